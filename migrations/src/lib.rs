@@ -1,0 +1,15 @@
+//! The ordered list of schema migrations. A migration that has landed is never edited:
+//! changes come as a new file appended here.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_accounts::Migration)]
+    }
+}

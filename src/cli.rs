@@ -1,0 +1,168 @@
+//! The command line: `serve` (the default), `migrate`, `user create`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use migrations::{Migrator, MigratorTrait};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::password::Passwords;
+use crate::domain::account::NewAccount;
+use crate::error::ApiError;
+use crate::settings::Settings;
+use crate::startup::{Application, open_database};
+use crate::{store, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "backchannel",
+    version,
+    about = "Off-the-record Track II dialogue rounds under the Chatham House Rule"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account, e.g. the first organizer or admin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        affiliation: Option<String>,
+        /// A platform admin (manages accounts).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("backchannel: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    affiliation,
+                    admin,
+                    password_stdin,
+                },
+        } => create_user(settings, email, name, affiliation, admin, password_stdin).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("backchannel: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let host = settings.http.host.clone();
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(address = %format!("{host}:{}", app.port()), "listening");
+    app.run().await.map_err(|e| e.to_string())
+}
+
+async fn migrate(mut settings: Settings) -> Result<(), String> {
+    settings.database.migrate_on_start = false;
+    let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+    Migrator::up(&db, None).await.map_err(|e| e.to_string())?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn create_user(
+    settings: Settings,
+    email: String,
+    name: String,
+    affiliation: Option<String>,
+    admin: bool,
+    password_stdin: bool,
+) -> Result<(), String> {
+    let describe = |e: ApiError| match e {
+        ApiError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{} {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    let account =
+        NewAccount::parse(&email, &name, affiliation.as_deref(), admin).map_err(describe)?;
+    let passwords = Passwords::new(&settings.auth)?;
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        if std::io::stdin().is_terminal() {
+            eprint!("password: ");
+        }
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        (
+            SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned()),
+            false,
+        )
+    } else {
+        (crate::storage::random_b64(18), true)
+    };
+    passwords
+        .check_policy("password", &password)
+        .map_err(describe)?;
+    let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+    let hash = passwords.hash(password.clone()).await.map_err(describe)?;
+    let user =
+        store::users::create(&db, account, hash)
+            .await
+            .map_err(|e| match ApiError::from(e) {
+                ApiError::Conflict { .. } => "an account with this email already exists".to_owned(),
+                other => other.to_string(),
+            })?;
+    println!(
+        "created {} account {} <{}>",
+        if admin { "admin" } else { "user" },
+        user.id,
+        user.email
+    );
+    if generated {
+        println!("password (shown once): {}", password.expose_secret());
+    }
+    db.close().await.map_err(|e| e.to_string())?;
+    Ok(())
+}

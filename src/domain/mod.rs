@@ -1,0 +1,4 @@
+//! Parse-don't-validate types and pure rules. A value of these types is valid by construction.
+
+pub mod account;
+pub mod text;

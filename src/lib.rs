@@ -1,0 +1,14 @@
+pub mod access;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod ratelimit;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,124 @@
+//! The route table: every route of the service, registered through `utoipa_actix_web` so that a
+//! handler cannot be served without appearing in the OpenAPI document.
+
+pub mod auth;
+pub mod health;
+pub mod me;
+pub mod users;
+
+use actix_web::http::header;
+use actix_web::{App, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::error::{ApiError, FieldError, Problem};
+
+/// Routes under `/api/v1`.
+pub fn api(cfg: &mut ServiceConfig) {
+    cfg.configure(auth::configure)
+        .configure(me::configure)
+        .configure(users::configure);
+}
+
+/// Routes at the root.
+pub fn root(cfg: &mut ServiceConfig) {
+    cfg.configure(health::configure);
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "backchannel",
+        description = "Off-the-record Track II dialogue rounds under the Chatham House Rule."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem, FieldError))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of every registered route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(root)
+        .service(scope::scope("/api/v1").configure(api))
+        .split_for_parts();
+    api
+}
+
+pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(doc.0.clone())
+}
+
+pub struct OpenApiJson(pub String);
+
+/// `?limit=&cursor=` on every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 100; 50 when absent.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<u64, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=100).contains(&n) => Ok(n as u64),
+            Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 100")),
+        }
+    }
+
+    pub fn cursor(&self) -> Result<Option<&str>, ApiError> {
+        match self.cursor.as_deref() {
+            Some(c) if c.len() > 200 || c.chars().any(char::is_control) => Err(ApiError::invalid(
+                "cursor",
+                "is not a cursor from this list",
+            )),
+            other => Ok(other),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page from `limit` rows, with the cursor taken from the last one when the page is full.
+    pub fn new(items: Vec<T>, limit: u64, cursor_of: impl Fn(&T) -> String) -> Self {
+        let next_cursor = (items.len() as u64 == limit)
+            .then(|| items.last().map(&cursor_of))
+            .flatten();
+        Self { items, next_cursor }
+    }
+}

@@ -1,0 +1,169 @@
+//! Building and running the application: `Application::build` prepares the data directory and
+//! keys, connects, migrates, and binds (port 0 in tests, reporting the real port); `run` serves
+//! until SIGTERM or Ctrl-C, lets in-flight requests finish, then closes the database.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, DbErr};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::auth::password::Passwords;
+use crate::auth::tokens::TokenKeys;
+use crate::error::{self, ApiError};
+use crate::ratelimit::Limiter;
+use crate::routes::{self, ApiDoc, OpenApiJson};
+use crate::settings::{Settings, SettingsError};
+use crate::storage::{self, Keys};
+use crate::telemetry;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub tokens: TokenKeys,
+    pub passwords: Passwords,
+    pub limits: Limits,
+}
+
+pub struct Limits {
+    pub login_ip: Limiter,
+    pub login_account: Limiter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Prepares the data directory and opens the database, migrating it when the settings say so.
+pub async fn open_database(settings: &Settings) -> Result<DatabaseConnection, StartError> {
+    storage::restrict_umask();
+    storage::prepare_data_dir(&settings.storage.data_dir)?;
+    let db = crate::db::connect(settings).await?;
+    if settings.database.migrate_on_start {
+        Migrator::up(&db, None).await?;
+    }
+    Ok(db)
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let db = open_database(&settings).await?;
+        let keys = Keys::load_or_generate(&settings)?;
+        let tokens = TokenKeys::new(&keys.signing, &settings.auth).map_err(StartError::Other)?;
+        let passwords = Passwords::new(&settings.auth).map_err(StartError::Other)?;
+        let limits = Limits {
+            login_ip: Limiter::per_minute(settings.rate_limit.login_per_ip_per_minute),
+            login_account: Limiter::per_minute(settings.rate_limit.login_per_account_per_minute),
+        };
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            db,
+            settings: settings.clone(),
+            tokens,
+            passwords,
+            limits,
+        });
+
+        let addr = format!("{}:{}", settings.http.host, settings.http.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .port();
+
+        let openapi = web::Data::new(OpenApiJson(
+            routes::openapi()
+                .to_json()
+                .map_err(|e| StartError::Other(e.to_string()))?,
+        ));
+        let json_limit = settings.http.json_limit_bytes;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            let json = web::JsonConfig::default()
+                .limit(json_limit)
+                .content_type_required(true)
+                .error_handler(error::json_error);
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .app_data(app_state.clone())
+                .app_data(openapi.clone())
+                .app_data(json)
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .route("/api/v1/openapi.json", web::get().to(routes::openapi_json))
+                .configure(routes::root)
+                .service(scope::scope("/api/v1").configure(routes::api))
+                .split_for_parts();
+            app.default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+            }))
+            .wrap(from_fn(telemetry::request_middleware))
+        })
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .listen(listener)
+        .map_err(|source| StartError::Bind { addr, source })?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        let server = server.run();
+
+        // Forget rate-limit keys whose quota has refilled, so memory stays bounded.
+        let sweep = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                sweep.limits.login_ip.shrink();
+                sweep.limits.login_account.shrink();
+            }
+        });
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until a shutdown signal; in-flight requests finish, then the database is closed.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await?;
+        let db = self.state.db.clone();
+        if let Err(e) = db.close().await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
