@@ -71,6 +71,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        settings.validate()?;
         let db = open_database(&settings).await?;
         let keys = Keys::load_or_generate(&settings)?;
         let tokens = TokenKeys::new(&keys.signing, &settings.auth).map_err(StartError::Other)?;

@@ -104,7 +104,7 @@ pub async fn request_middleware(
 
 #[cfg(test)]
 mod tests {
-    use actix_web::{App, HttpResponse, middleware::from_fn, test, web};
+    use actix_web::{App, HttpResponse, HttpServer, middleware::from_fn, test, web};
 
     use super::*;
 
@@ -114,26 +114,40 @@ mod tests {
 
     #[actix_web::test]
     async fn a_panicking_handler_gets_a_generic_500_and_the_server_keeps_serving() {
-        let app = test::init_service(
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(|| {
             App::new()
                 .wrap(from_fn(request_middleware))
                 .route("/boom", web::get().to(boom))
-                .route("/ok", web::get().to(HttpResponse::Ok)),
-        )
-        .await;
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
-        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            res.headers().get(header::CONTENT_TYPE).unwrap(),
-            PROBLEM_JSON
-        );
-        let body = test::read_body(res).await;
-        let text = std::str::from_utf8(&body).unwrap();
-        assert!(text.contains("\"code\":\"internal_error\""), "{text}");
-        assert!(!text.contains("handler bug"), "{text}");
-        let res = test::call_service(&app, test::TestRequest::get().uri("/ok").to_request()).await;
-        assert_eq!(res.status(), StatusCode::OK);
+                .route("/ok", web::get().to(HttpResponse::Ok))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let client = reqwest::Client::new();
+        for _ in 0..2 {
+            let res = client
+                .get(format!("http://127.0.0.1:{port}/boom"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 500);
+            assert_eq!(res.headers()["content-type"], PROBLEM_JSON);
+            let text = res.text().await.unwrap();
+            assert!(text.contains("\"code\":\"internal_error\""), "{text}");
+            assert!(!text.contains("handler bug"), "{text}");
+            let res = client
+                .get(format!("http://127.0.0.1:{port}/ok"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+        }
+        handle.stop(true).await;
     }
 
     #[actix_web::test]

@@ -19,6 +19,9 @@ impl Email {
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
+        if value.matches('@').count() != 1 {
+            return Err(bad());
+        }
         let (local, domain) = value.rsplit_once('@').ok_or_else(bad)?;
         if local.is_empty()
             || local.len() > 64

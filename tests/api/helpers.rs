@@ -1,0 +1,202 @@
+//! Spawns the real server on port 0 with its own database: a fresh SQLite file in a temp
+//! directory, or a freshly created PostgreSQL database when `TEST_DATABASE_URL` is set.
+
+use std::path::{Path, PathBuf};
+
+use backchannel::auth::password::Passwords;
+use backchannel::domain::account::NewAccount;
+use backchannel::settings::Settings;
+use backchannel::startup::Application;
+use backchannel::store;
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+    /// Kept so the directory lives as long as the app.
+    _data_dir: TempDir,
+    passwords: Passwords,
+}
+
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+}
+
+pub fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+/// Test settings: `config/default.toml` + `config/test.toml`, never the machine's environment.
+pub fn test_settings() -> Settings {
+    Settings::load_files(&config_dir(), Some("test")).expect("committed test settings load")
+}
+
+/// A new, empty database URL: PostgreSQL when `TEST_DATABASE_URL` is set, else empty (SQLite
+/// in the data directory).
+pub async fn fresh_database_url() -> String {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        return String::new();
+    };
+    let name = format!("bc_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&base)
+        .await
+        .expect("TEST_DATABASE_URL is reachable");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL has a database path");
+    format!("{prefix}/{name}")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings();
+    settings.storage.data_dir = data_dir.path().join("data");
+    settings.database.url = fresh_database_url().await.into();
+    configure(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run());
+    let db = backchannel::db::connect(&settings)
+        .await
+        .expect("test connection");
+    let passwords = Passwords::new(&settings.auth).expect("password settings");
+    TestApp {
+        address,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        settings,
+        _data_dir: data_dir,
+        passwords,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send_json(Method::POST, path, token, body).await
+    }
+
+    /// Creates an account directly in the database (no admin needed).
+    pub async fn create_user(&self, email: &str, name: &str, admin: bool) -> TestUser {
+        let password = format!("pw-{}-long-enough", uuid::Uuid::new_v4().simple());
+        let account = NewAccount::parse(email, name, Some("Test Institute"), admin).unwrap();
+        let hash = self.passwords.hash(password.clone().into()).await.unwrap();
+        let user = store::users::create(&self.db, account, hash).await.unwrap();
+        TestUser {
+            id: user.id,
+            email: email.to_owned(),
+            password,
+        }
+    }
+
+    /// A fresh user with a unique email.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let email = format!(
+            "{}-{}@example.org",
+            name.to_lowercase().replace(' ', "."),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.create_user(&email, name, false).await
+    }
+
+    pub async fn admin(&self) -> TestUser {
+        let email = format!(
+            "admin-{}@example.org",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.create_user(&email, "Platform Admin", true).await
+    }
+
+    pub async fn login_response(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token pair.
+    pub async fn login(&self, user: &TestUser) -> Value {
+        let res = self.login_response(&user.email, &user.password).await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {}", user.email);
+        res.json().await.unwrap()
+    }
+
+    pub async fn token(&self, user: &TestUser) -> String {
+        self.login(user).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// Asserts a problem+json body with the given status and code, and returns it.
+pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "{field} in {body}");
+    }
+    body
+}
