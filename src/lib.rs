@@ -1,10 +1,12 @@
 pub mod access;
 pub mod auth;
 pub mod cli;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod entities;
 pub mod error;
+pub mod mail;
 pub mod ratelimit;
 pub mod routes;
 pub mod settings;

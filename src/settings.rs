@@ -20,6 +20,44 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
+    pub dialogues: DialogueSettings,
+    pub invitations: InvitationSettings,
+    pub mail: MailSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialogueSettings {
+    /// false: only platform admins and existing organizers create dialogues.
+    pub open_creation: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationSettings {
+    pub default_expiry_days: i64,
+    /// Where the mailed link points; the token travels in the fragment, never to a server log.
+    pub accept_url: String,
+    /// A reminder goes to pending invitees this many hours before expiry.
+    pub reminder_before_hours: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// `file`: messages are written as .eml files into `<data_dir>/outbox/`; `smtp`: sent.
+    pub transport: String,
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none` (none only for a relay on this host).
+    pub smtp_security: String,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    /// How often the background sender looks for due messages.
+    pub poll_interval_ms: u64,
+    /// Attempts before a message is given up (it stays in the table, marked failed).
+    pub max_attempts: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +116,8 @@ pub struct AuthSettings {
 pub struct RateLimitSettings {
     pub login_per_ip_per_minute: u32,
     pub login_per_account_per_minute: u32,
+    /// Invitation preview, accept and decline, per client address.
+    pub invitation_per_ip_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +283,58 @@ impl Settings {
             return Err(SettingsError::new(
                 "rate_limit.login_per_account_per_minute",
                 "must be at least 1",
+            ));
+        }
+        if r.invitation_per_ip_per_minute == 0 {
+            return Err(SettingsError::new(
+                "rate_limit.invitation_per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=90).contains(&self.invitations.default_expiry_days) {
+            return Err(SettingsError::new(
+                "invitations.default_expiry_days",
+                "must be between 1 and 90",
+            ));
+        }
+        if self.invitations.accept_url.is_empty() {
+            return Err(SettingsError::new(
+                "invitations.accept_url",
+                "must not be empty",
+            ));
+        }
+        if !(1..=24 * 30).contains(&self.invitations.reminder_before_hours) {
+            return Err(SettingsError::new(
+                "invitations.reminder_before_hours",
+                "must be between 1 and 720",
+            ));
+        }
+        let m = &self.mail;
+        if !matches!(m.transport.as_str(), "file" | "smtp") {
+            return Err(SettingsError::new("mail.transport", "must be file or smtp"));
+        }
+        if !matches!(m.smtp_security.as_str(), "starttls" | "tls" | "none") {
+            return Err(SettingsError::new(
+                "mail.smtp_security",
+                "must be starttls, tls or none",
+            ));
+        }
+        if m.transport == "smtp" && m.smtp_host.is_empty() {
+            return Err(SettingsError::new(
+                "mail.smtp_host",
+                "is required with the smtp transport",
+            ));
+        }
+        if m.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(SettingsError::new(
+                "mail.from",
+                "must be a mailbox such as Name <addr@example.org>",
+            ));
+        }
+        if m.poll_interval_ms < 10 || m.max_attempts < 1 {
+            return Err(SettingsError::new(
+                "mail.poll_interval_ms",
+                "poll interval ≥ 10 ms and max_attempts ≥ 1",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

@@ -2,6 +2,14 @@
 //! queries are in `store`, and nothing here is ever serialised to a client (responses have
 //! their own types in `routes`, so a new column cannot leak).
 
+pub mod audit_entry;
+pub mod dialogue;
+pub mod dialogue_organizer;
+pub mod dialogue_side;
+pub mod invitation;
+pub mod mail_outbox;
+pub mod participant;
 pub mod refresh_token;
+pub mod round;
 pub mod session;
 pub mod user;

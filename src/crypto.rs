@@ -1,0 +1,1 @@
+//! Sealing data at rest (being written).

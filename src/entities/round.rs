@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "rounds")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub dialogue_id: String,
+    pub sequence: i32,
+    pub title: String,
+    pub venue_name: Option<String>,
+    pub venue_city: Option<String>,
+    pub venue_country: Option<String>,
+    pub timezone: String,
+    pub starts_on: Date,
+    pub ends_on: Date,
+    pub status: String,
+    pub rule: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
