@@ -1,10 +1,23 @@
-//! Who may do what: the rights table of DESIGN.md §2, checked by one call at the top of each
-//! handler. Roles are read from the database on every request, never from a token.
+//! Who may do what: the rights table of DESIGN.md §2 (`domain::rights`), applied to the
+//! caller's organizer seats and round memberships, read from the database on every request and
+//! never from a token.
 //!
-//! Platform admins manage accounts only; they see no dialogue content unless they are members.
+//! Visibility comes first: a caller who neither organizes the dialogue nor takes part in the
+//! round gets the 404 of a round that does not exist. A caller who can see the thing but not do
+//! the action gets 403. Things a member may not even see (invitations, the audit trail) answer
+//! 404 to them as well. Platform admins manage accounts only: they see no dialogue content
+//! unless they are members themselves.
+
+use sea_orm::ConnectionTrait;
 
 use crate::auth::AuthUser;
+use crate::domain::dialogue::Format;
+use crate::domain::rights::{Action, Role, allowed};
+use crate::domain::round::RoundStatus;
+use crate::entities::{dialogue, participant, round};
 use crate::error::{ApiError, ApiResult};
+use crate::settings::Settings;
+use crate::store;
 
 /// Account administration.
 pub fn require_admin(auth: &AuthUser) -> ApiResult<()> {
@@ -15,4 +28,141 @@ pub fn require_admin(auth: &AuthUser) -> ApiResult<()> {
             "Only platform admins may manage accounts.",
         ))
     }
+}
+
+/// Creating a dialogue: platform admins and existing organizers, or anyone when the setting
+/// `dialogues.open_creation` is on.
+pub async fn require_dialogue_creator(
+    db: &impl ConnectionTrait,
+    auth: &AuthUser,
+    settings: &Settings,
+) -> ApiResult<()> {
+    if settings.dialogues.open_creation
+        || auth.user.is_admin
+        || store::dialogues::organizes_any(db, auth.id()).await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "Only organizers and platform admins may create dialogues.",
+        ))
+    }
+}
+
+/// A round as the caller may see it.
+pub struct RoundAccess {
+    pub round: round::Model,
+    pub dialogue: dialogue::Model,
+    pub organizer: bool,
+    pub membership: Option<participant::Model>,
+}
+
+impl RoundAccess {
+    pub fn role(&self) -> Option<Role> {
+        self.membership.as_ref().and_then(|m| m.role.parse().ok())
+    }
+
+    pub fn status(&self) -> RoundStatus {
+        self.round.status.parse().unwrap_or(RoundStatus::Archived)
+    }
+
+    pub fn format(&self) -> Format {
+        self.dialogue.format.parse().unwrap_or(Format::Custom)
+    }
+
+    pub fn can(&self, action: Action) -> bool {
+        allowed(self.organizer, self.role(), action)
+    }
+
+    /// 403 when the caller may see the round but not do `action`.
+    pub fn require(&self, action: Action) -> ApiResult<()> {
+        if self.can(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Your role in this round does not allow this.",
+            ))
+        }
+    }
+
+    /// 404 when the caller may not do `action`: for things members may not even see.
+    pub fn require_or_hide(&self, action: Action) -> ApiResult<()> {
+        if self.can(action) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+/// The round, if the caller organizes its dialogue or takes part in it; 404 otherwise.
+pub async fn round(
+    db: &impl ConnectionTrait,
+    auth: &AuthUser,
+    round_id: &str,
+) -> ApiResult<RoundAccess> {
+    let round = store::rounds::find(db, round_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let organizer = store::dialogues::is_organizer(db, &round.dialogue_id, auth.id()).await?;
+    let membership = store::participants::find(db, round_id, auth.id()).await?;
+    if !organizer && membership.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let dialogue = store::dialogues::find(db, &round.dialogue_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(RoundAccess {
+        round,
+        dialogue,
+        organizer,
+        membership,
+    })
+}
+
+/// A dialogue as the caller may see it.
+pub struct DialogueAccess {
+    pub dialogue: dialogue::Model,
+    pub organizer: bool,
+}
+
+impl DialogueAccess {
+    /// 403 for members: they see the dialogue but do not run it.
+    pub fn require_organizer(&self) -> ApiResult<()> {
+        if self.organizer {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Only the dialogue's organizers may do this.",
+            ))
+        }
+    }
+
+    /// 404 for members: for things only organizers see.
+    pub fn require_organizer_or_hide(&self) -> ApiResult<()> {
+        if self.organizer {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+/// The dialogue, if the caller organizes it or takes part in one of its rounds; 404 otherwise.
+pub async fn dialogue(
+    db: &impl ConnectionTrait,
+    auth: &AuthUser,
+    dialogue_id: &str,
+) -> ApiResult<DialogueAccess> {
+    let dialogue = store::dialogues::find(db, dialogue_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let organizer = store::dialogues::is_organizer(db, dialogue_id, auth.id()).await?;
+    if !organizer && !store::dialogues::is_member(db, dialogue_id, auth.id()).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(DialogueAccess {
+        dialogue,
+        organizer,
+    })
 }

@@ -16,6 +16,7 @@ use utoipa_actix_web::{AppExt, scope};
 
 use crate::auth::password::Passwords;
 use crate::auth::tokens::TokenKeys;
+use crate::crypto::Cipher;
 use crate::error::{self, ApiError};
 use crate::ratelimit::Limiter;
 use crate::routes::{self, ApiDoc, OpenApiJson};
@@ -30,11 +31,14 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub passwords: Passwords,
     pub limits: Limits,
+    /// Seals data at rest (mail outbox, notes) with the data-directory key ring.
+    pub cipher: Cipher,
 }
 
 pub struct Limits {
     pub login_ip: Limiter,
     pub login_account: Limiter,
+    pub invitation_ip: Limiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +71,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -79,7 +84,12 @@ impl Application {
         let limits = Limits {
             login_ip: Limiter::per_minute(settings.rate_limit.login_per_ip_per_minute),
             login_account: Limiter::per_minute(settings.rate_limit.login_per_account_per_minute),
+            invitation_ip: Limiter::per_minute(settings.rate_limit.invitation_per_ip_per_minute),
         };
+        let cipher =
+            Cipher::new(&keys.notes).map_err(|e| StartError::Other(format!("notes.key: {e}")))?;
+        let transport =
+            crate::mail::Transport::from_settings(&settings).map_err(StartError::Other)?;
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,
@@ -87,6 +97,7 @@ impl Application {
             tokens,
             passwords,
             limits,
+            cipher,
         });
 
         let addr = format!("{}:{}", settings.http.host, settings.http.port);
@@ -136,20 +147,33 @@ impl Application {
         }
         let server = server.run();
 
-        // Forget rate-limit keys whose quota has refilled, so memory stays bounded.
-        let sweep = state.clone();
-        tokio::spawn(async move {
+        let sender = crate::mail::spawn_sender(
+            state.db.clone(),
+            state.cipher.clone(),
+            transport,
+            settings.mail.clone(),
+        );
+        // Every minute: forget rate-limit keys whose quota has refilled (bounded memory) and
+        // queue reminders for invitations about to expire.
+        let periodic_state = state.clone();
+        let periodic = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                sweep.limits.login_ip.shrink();
-                sweep.limits.login_account.shrink();
+                let s = &periodic_state;
+                s.limits.login_ip.shrink();
+                s.limits.login_account.shrink();
+                s.limits.invitation_ip.shrink();
+                if let Err(e) = crate::routes::invitations::send_reminders(s).await {
+                    tracing::warn!(error = %e, "invitation reminders");
+                }
             }
         });
         Ok(Self {
             port,
             server,
             state,
+            background: vec![sender, periodic],
         })
     }
 
@@ -160,6 +184,9 @@ impl Application {
     /// Serves until a shutdown signal; in-flight requests finish, then the database is closed.
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await?;
+        for task in &self.background {
+            task.abort();
+        }
         let db = self.state.db.clone();
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database");

@@ -212,7 +212,7 @@ impl MigrationTrait for Migration {
                 )
                 .col(ColumnDef::new(DialogueSides::Position).integer().not_null())
                 .primary_key(
-                    &mut Index::create()
+                    Index::create()
                         .col(DialogueSides::DialogueId)
                         .col(DialogueSides::Key),
                 )
@@ -245,7 +245,7 @@ impl MigrationTrait for Migration {
                         .not_null(),
                 )
                 .primary_key(
-                    &mut Index::create()
+                    Index::create()
                         .col(DialogueOrganizers::DialogueId)
                         .col(DialogueOrganizers::UserId),
                 )
@@ -447,7 +447,7 @@ impl MigrationTrait for Migration {
                         .not_null(),
                 )
                 .primary_key(
-                    &mut Index::create()
+                    Index::create()
                         .col(Participants::RoundId)
                         .col(Participants::UserId),
                 )

@@ -45,6 +45,42 @@ impl From<user::Model> for Account {
     }
 }
 
+/// The caller's own account with where they take part.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub account: Account,
+    /// Round memberships: round, side and role.
+    pub memberships: Vec<MembershipView>,
+    /// Dialogues the caller organizes.
+    pub organizer_of: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    pub round_id: String,
+    pub side: String,
+    pub role: String,
+}
+
+async fn me_view(state: &AppState, user: user::Model) -> ApiResult<Me> {
+    let memberships = store::participants::memberships(&state.db, &user.id)
+        .await?
+        .into_iter()
+        .map(|m| MembershipView {
+            round_id: m.round_id,
+            side: m.side_key,
+            role: m.role,
+        })
+        .collect();
+    let organizer_of = store::dialogues::organizer_of(&state.db, &user.id).await?;
+    Ok(Me {
+        account: Account::from(user),
+        memberships,
+        organizer_of,
+    })
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"display_name": "Aisha Khan", "affiliation": "Institute of Strategic Studies"}))]
@@ -74,13 +110,14 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The caller's own account.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Account), (status = 401, body = Problem)))]
+/// The caller's own account, round memberships and organized dialogues.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = Problem)))]
 #[get("/me")]
-async fn get_me(auth: AuthUser) -> HttpResponse {
-    HttpResponse::Ok()
+async fn get_me(auth: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let me = me_view(&state, auth.user).await?;
+    Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(Account::from(auth.user))
+        .json(me))
 }
 
 /// Changes the caller's display name or affiliation.

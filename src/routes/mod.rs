@@ -2,8 +2,12 @@
 //! handler cannot be served without appearing in the OpenAPI document.
 
 pub mod auth;
+pub mod dialogues;
 pub mod health;
+pub mod invitations;
 pub mod me;
+pub mod participants;
+pub mod rounds;
 pub mod users;
 
 use actix_web::http::header;
@@ -20,7 +24,11 @@ use crate::error::{ApiError, FieldError, Problem};
 pub fn api(cfg: &mut ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(me::configure)
-        .configure(users::configure);
+        .configure(users::configure)
+        .configure(dialogues::configure)
+        .configure(rounds::configure)
+        .configure(invitations::configure)
+        .configure(participants::configure);
 }
 
 /// Routes at the root.

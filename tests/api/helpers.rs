@@ -184,6 +184,117 @@ impl TestApp {
     }
 }
 
+/// A round-role fixture: what `TestApp::round_fixture` builds.
+pub struct RoundFixture {
+    pub dialogue_id: String,
+    pub round_id: String,
+    pub organizer: TestUser,
+    pub organizer_token: String,
+}
+
+impl TestApp {
+    /// A dialogue organized by `organizer`, created directly in the store (the HTTP route for
+    /// creating dialogues has its own tests). Neemrana format, sides `india` and `pakistan`.
+    pub async fn dialogue_for(&self, organizer: &TestUser, name: &str) -> String {
+        use backchannel::domain::dialogue::{Format, Rule, Side};
+        let side = |key: &str, name: &str| Side {
+            key: key.into(),
+            name: name.into(),
+            country: Some(name.into()),
+            delegation_limit: 8,
+            neutral: false,
+        };
+        let d = store::dialogues::create(
+            &self.db,
+            store::dialogues::NewDialogue {
+                name: name.into(),
+                description: None,
+                format: Format::Neemrana,
+                parity_tolerance: 1,
+                rule: Rule::ChathamHouse,
+                sides: vec![side("india", "India"), side("pakistan", "Pakistan")],
+            },
+            &organizer.id,
+        )
+        .await
+        .unwrap();
+        d.id
+    }
+
+    /// Creates a round over HTTP as an organizer of the dialogue; returns its id.
+    pub async fn create_round(&self, token: &str, dialogue_id: &str, title: &str) -> String {
+        let res = self
+            .post_json(
+                &format!("/api/v1/dialogues/{dialogue_id}/rounds"),
+                Some(token),
+                &json!({"title": title, "timezone": "Asia/Kolkata", "starts_on": "2027-02-10", "ends_on": "2027-02-12",
+                        "venue": {"name": "Neemrana Fort-Palace", "city": "Neemrana"}}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create round");
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Adds a participant directly in the store (the invitation flow has its own tests).
+    pub async fn join(&self, round_id: &str, user: &TestUser, side: &str, role: &str) {
+        store::participants::add(&self.db, round_id, &user.id, side, role.parse().unwrap()).await.unwrap();
+    }
+
+    /// An organizer with a dialogue and a draft round 1.
+    pub async fn round_fixture(&self) -> RoundFixture {
+        let organizer = self.user("Organizer Person").await;
+        let organizer_token = self.token(&organizer).await;
+        let dialogue_id = self.dialogue_for(&organizer, "Neemrana Dialogue").await;
+        let round_id = self.create_round(&organizer_token, &dialogue_id, "Round 1").await;
+        RoundFixture { dialogue_id, round_id, organizer, organizer_token }
+    }
+
+    /// The mail outbox directory (file transport).
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.settings.storage.data_dir.join("outbox")
+    }
+
+    /// Waits until the background sender has written at least `n` messages, and returns each
+    /// message's recipient and full text.
+    pub async fn mailed(&self, n: usize) -> Vec<(String, String)> {
+        let started = std::time::Instant::now();
+        loop {
+            let mut mails = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(self.outbox_dir()) {
+                for entry in entries.flatten() {
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    let to = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("To: "))
+                        .map(|t| t.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+                        .unwrap_or_default();
+                    mails.push((to, text));
+                }
+            }
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "only {} of {n} mails arrived", mails.len());
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The invitation token mailed to `email` (from the link's `#token=` fragment).
+    pub async fn mailed_token(&self, email: &str) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let mails = self.mailed(0).await;
+            if let Some((_, text)) = mails.iter().rev().find(|(to, _)| to.eq_ignore_ascii_case(email)) {
+                let unfolded = text.replace("=\r\n", "").replace("=\n", "");
+                let start = unfolded.find("#token=").expect("a link with a token") + "#token=".len();
+                return unfolded[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no mail to {email}");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+}
+
 /// Asserts a problem+json body with the given status and code, and returns it.
 pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status, "status");

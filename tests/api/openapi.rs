@@ -48,7 +48,16 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 
     for (method, path) in listed_routes() {
-        let concrete = path.replace("{user_id}", "00000000-0000-0000-0000-000000000000");
+        let concrete = [
+            "{user_id}",
+            "{dialogue_id}",
+            "{round_id}",
+            "{invitation_id}",
+        ]
+        .iter()
+        .fold(path.clone(), |p, k| {
+            p.replace(k, "00000000-0000-0000-0000-000000000000")
+        });
         let res = app
             .request(
                 Method::from_bytes(method.as_bytes()).unwrap(),

@@ -1,0 +1,128 @@
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
+};
+
+use crate::domain::rights::Role;
+use crate::entities::{participant, user};
+
+use super::now;
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    round_id: &str,
+    user_id: &str,
+) -> Result<Option<participant::Model>, DbErr> {
+    participant::Entity::find_by_id((round_id.to_owned(), user_id.to_owned()))
+        .one(db)
+        .await
+}
+
+/// The round's participants with their accounts, by user id.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    round_id: &str,
+) -> Result<Vec<(participant::Model, user::Model)>, DbErr> {
+    let members = participant::Entity::find()
+        .filter(participant::Column::RoundId.eq(round_id))
+        .order_by_asc(participant::Column::UserId)
+        .all(db)
+        .await?;
+    let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+    let users = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok(members
+        .into_iter()
+        .filter_map(|m| {
+            let u = users.iter().find(|u| u.id == m.user_id)?.clone();
+            Some((m, u))
+        })
+        .collect())
+}
+
+/// (side, role) of every participant: for readiness and the attribution guard.
+pub async fn roles(
+    db: &impl ConnectionTrait,
+    round_id: &str,
+) -> Result<Vec<(String, Role)>, DbErr> {
+    Ok(participant::Entity::find()
+        .filter(participant::Column::RoundId.eq(round_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|p| Some((p.side_key, p.role.parse().ok()?)))
+        .collect())
+}
+
+pub async fn count(db: &impl ConnectionTrait, round_id: &str) -> Result<u64, DbErr> {
+    participant::Entity::find()
+        .filter(participant::Column::RoundId.eq(round_id))
+        .count(db)
+        .await
+}
+
+pub async fn count_on_side(
+    db: &impl ConnectionTrait,
+    round_id: &str,
+    side: &str,
+) -> Result<u64, DbErr> {
+    participant::Entity::find()
+        .filter(participant::Column::RoundId.eq(round_id))
+        .filter(participant::Column::SideKey.eq(side))
+        .count(db)
+        .await
+}
+
+pub async fn add(
+    db: &impl ConnectionTrait,
+    round_id: &str,
+    user_id: &str,
+    side: &str,
+    role: Role,
+) -> Result<participant::Model, DbErr> {
+    participant::ActiveModel {
+        round_id: Set(round_id.to_owned()),
+        user_id: Set(user_id.to_owned()),
+        side_key: Set(side.to_owned()),
+        role: Set(role.as_str().to_owned()),
+        attendance: Set("expected".to_owned()),
+        joined_at: Set(now()),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    model: participant::ActiveModel,
+) -> Result<participant::Model, DbErr> {
+    model.update(db).await
+}
+
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    round_id: &str,
+    user_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(
+        participant::Entity::delete_by_id((round_id.to_owned(), user_id.to_owned()))
+            .exec(db)
+            .await?
+            .rows_affected
+            == 1,
+    )
+}
+
+/// Every round membership of the user.
+pub async fn memberships(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<participant::Model>, DbErr> {
+    participant::Entity::find()
+        .filter(participant::Column::UserId.eq(user_id))
+        .order_by_asc(participant::Column::RoundId)
+        .all(db)
+        .await
+}
