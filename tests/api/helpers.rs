@@ -232,12 +232,17 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "create round");
-        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Adds a participant directly in the store (the invitation flow has its own tests).
     pub async fn join(&self, round_id: &str, user: &TestUser, side: &str, role: &str) {
-        store::participants::add(&self.db, round_id, &user.id, side, role.parse().unwrap()).await.unwrap();
+        store::participants::add(&self.db, round_id, &user.id, side, role.parse().unwrap())
+            .await
+            .unwrap();
     }
 
     /// An organizer with a dialogue and a draft round 1.
@@ -245,8 +250,15 @@ impl TestApp {
         let organizer = self.user("Organizer Person").await;
         let organizer_token = self.token(&organizer).await;
         let dialogue_id = self.dialogue_for(&organizer, "Neemrana Dialogue").await;
-        let round_id = self.create_round(&organizer_token, &dialogue_id, "Round 1").await;
-        RoundFixture { dialogue_id, round_id, organizer, organizer_token }
+        let round_id = self
+            .create_round(&organizer_token, &dialogue_id, "Round 1")
+            .await;
+        RoundFixture {
+            dialogue_id,
+            round_id,
+            organizer,
+            organizer_token,
+        }
     }
 
     /// The mail outbox directory (file transport).
@@ -266,7 +278,12 @@ impl TestApp {
                     let to = text
                         .lines()
                         .find_map(|l| l.strip_prefix("To: "))
-                        .map(|t| t.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+                        .map(|t| {
+                            t.trim()
+                                .trim_start_matches('<')
+                                .trim_end_matches('>')
+                                .to_owned()
+                        })
                         .unwrap_or_default();
                     mails.push((to, text));
                 }
@@ -274,7 +291,11 @@ impl TestApp {
             if mails.len() >= n {
                 return mails;
             }
-            assert!(started.elapsed() < std::time::Duration::from_secs(20), "only {} of {n} mails arrived", mails.len());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "only {} of {n} mails arrived",
+                mails.len()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
@@ -284,15 +305,48 @@ impl TestApp {
         let started = std::time::Instant::now();
         loop {
             let mails = self.mailed(0).await;
-            if let Some((_, text)) = mails.iter().rev().find(|(to, _)| to.eq_ignore_ascii_case(email)) {
-                let unfolded = text.replace("=\r\n", "").replace("=\n", "");
-                let start = unfolded.find("#token=").expect("a link with a token") + "#token=".len();
-                return unfolded[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+            if let Some((_, text)) = mails
+                .iter()
+                .rev()
+                .find(|(to, _)| to.eq_ignore_ascii_case(email))
+            {
+                let text = decode_quoted_printable(text);
+                let start = text.find("#token=").expect("a link with a token") + "#token=".len();
+                return text[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
             }
-            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no mail to {email}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "no mail to {email}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
+}
+
+/// Decodes a quoted-printable mail body (soft line breaks and `=XX` escapes), as a mail
+/// client would before showing it.
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'=' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(b) = escaped {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Asserts a problem+json body with the given status and code, and returns it.

@@ -10,3 +10,5 @@ mod logs;
 mod openapi;
 mod storage;
 mod tokens;
+mod neemrana;
+mod rounds;
