@@ -11,4 +11,5 @@ mod openapi;
 mod storage;
 mod tokens;
 mod neemrana;
+mod rights;
 mod rounds;
