@@ -31,10 +31,45 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Seed a Neemrana-style demo dialogue into an empty database, print the logins, and serve.
+    Demo,
     /// Manage accounts.
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Export a round's non-attributed record.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+    /// Manage the keys that seal notes at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Print the record of one round (content only: no roster, nothing finer than dates).
+    Round {
+        round_id: String,
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new key and re-seal every sealed row under it. Stop the service first.
+    Rotate {
+        /// Re-seal rows still under an older key, without adding another key.
+        #[arg(long)]
+        resume: bool,
+        /// Afterwards, drop old keys that no row uses any more.
+        #[arg(long)]
+        retire: bool,
     },
 }
 
@@ -58,6 +93,7 @@ enum UserCommand {
 }
 
 pub async fn run() -> ExitCode {
+    crate::storage::tune_allocator();
     let cli = Cli::parse();
     let settings = match Settings::load() {
         Ok(s) => s,
@@ -70,6 +106,7 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Demo => demo(settings).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -80,6 +117,12 @@ pub async fn run() -> ExitCode {
                     password_stdin,
                 },
         } => create_user(settings, email, name, affiliation, admin, password_stdin).await,
+        Command::Export {
+            command: ExportCommand::Round { round_id, format },
+        } => export_round(settings, round_id, format).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { resume, retire },
+        } => rotate_keys(settings, resume, retire).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +138,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
+    crate::storage::release_free_memory();
     tracing::info!(address = %format!("{host}:{}", app.port()), "listening");
     app.run().await.map_err(|e| e.to_string())
 }
@@ -165,4 +209,54 @@ async fn create_user(
     }
     db.close().await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+async fn export_round(settings: Settings, round_id: String, format: String) -> Result<(), String> {
+    let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+    let keys = crate::storage::Keys::load_or_generate(&settings).map_err(|e| e.to_string())?;
+    let cipher = crate::crypto::Cipher::new(&keys.notes).map_err(|e| format!("notes.key: {e}"))?;
+    let record = crate::record::build(&db, &cipher, &round_id)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound => format!("no round {round_id}"),
+            ApiError::Conflict { detail, .. } => detail,
+            other => other.to_string(),
+        })?;
+    if format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", record.to_markdown());
+    }
+    db.close().await.map_err(|e| e.to_string())
+}
+
+async fn rotate_keys(settings: Settings, resume: bool, retire: bool) -> Result<(), String> {
+    let db = open_database(&settings).await.map_err(|e| e.to_string())?;
+    // Make sure a ring exists before adding to it.
+    crate::storage::Keys::load_or_generate(&settings).map_err(|e| e.to_string())?;
+    let report = crate::rotation::rotate(&settings, &db, resume, retire).await?;
+    println!(
+        "current key {}: {} rows re-sealed, {} old keys retired",
+        report.key_id, report.resealed, report.retired
+    );
+    db.close().await.map_err(|e| e.to_string())
+}
+
+async fn demo(settings: Settings) -> Result<(), String> {
+    let (password, logins) = crate::demo::seed(&settings).await?;
+    println!(
+        "A Neemrana-style dialogue is ready: round 1 concluded (see its record), round 2 in session."
+    );
+    println!("Every account below has the password: {password}");
+    for l in &logins {
+        println!("  {:<34} {}", l.email, l.role);
+    }
+    println!(
+        "Try: curl -s -X POST http://{}:{}/api/v1/auth/login -H 'content-type: application/json' \\\n  -d '{{\"email\":\"chair.india@demo.example\",\"password\":\"{password}\"}}'",
+        settings.http.host, settings.http.port
+    );
+    serve(settings).await
 }

@@ -23,6 +23,16 @@ pub struct Settings {
     pub dialogues: DialogueSettings,
     pub invitations: InvitationSettings,
     pub mail: MailSettings,
+    pub notes: NoteSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteSettings {
+    /// Shared notes are released only in rounds with at least this many participants.
+    pub min_release_group: u64,
+    /// Longest note, summary or statement, in characters.
+    pub body_max_chars: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +128,11 @@ pub struct RateLimitSettings {
     pub login_per_account_per_minute: u32,
     /// Invitation preview, accept and decline, per client address.
     pub invitation_per_ip_per_minute: u32,
+    /// Invitation preview, accept and decline, per invitee.
+    pub invitation_per_account_per_minute: u32,
+    /// Notes written, per account and per client address.
+    pub note_per_account_per_minute: u32,
+    pub note_per_ip_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +300,15 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if r.invitation_per_account_per_minute == 0
+            || r.note_per_account_per_minute == 0
+            || r.note_per_ip_per_minute == 0
+        {
+            return Err(SettingsError::new(
+                "rate_limit",
+                "every quota must be at least 1 per minute",
+            ));
+        }
         if r.invitation_per_ip_per_minute == 0 {
             return Err(SettingsError::new(
                 "rate_limit.invitation_per_ip_per_minute",
@@ -335,6 +359,18 @@ impl Settings {
             return Err(SettingsError::new(
                 "mail.poll_interval_ms",
                 "poll interval ≥ 10 ms and max_attempts ≥ 1",
+            ));
+        }
+        if self.notes.min_release_group < 3 {
+            return Err(SettingsError::new(
+                "notes.min_release_group",
+                "must be at least 3: smaller groups make shared notes attributable",
+            ));
+        }
+        if !(100..=60_000).contains(&self.notes.body_max_chars) {
+            return Err(SettingsError::new(
+                "notes.body_max_chars",
+                "must be between 100 and 60000",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

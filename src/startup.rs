@@ -39,6 +39,22 @@ pub struct Limits {
     pub login_ip: Limiter,
     pub login_account: Limiter,
     pub invitation_ip: Limiter,
+    pub invitation_account: Limiter,
+    pub note_account: Limiter,
+    pub note_ip: Limiter,
+}
+
+impl Limits {
+    fn all(&self) -> [&Limiter; 6] {
+        [
+            &self.login_ip,
+            &self.login_account,
+            &self.invitation_ip,
+            &self.invitation_account,
+            &self.note_account,
+            &self.note_ip,
+        ]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +101,11 @@ impl Application {
             login_ip: Limiter::per_minute(settings.rate_limit.login_per_ip_per_minute),
             login_account: Limiter::per_minute(settings.rate_limit.login_per_account_per_minute),
             invitation_ip: Limiter::per_minute(settings.rate_limit.invitation_per_ip_per_minute),
+            invitation_account: Limiter::per_minute(
+                settings.rate_limit.invitation_per_account_per_minute,
+            ),
+            note_account: Limiter::per_minute(settings.rate_limit.note_per_account_per_minute),
+            note_ip: Limiter::per_minute(settings.rate_limit.note_per_ip_per_minute),
         };
         let cipher =
             Cipher::new(&keys.notes).map_err(|e| StartError::Other(format!("notes.key: {e}")))?;
@@ -161,9 +182,9 @@ impl Application {
             loop {
                 tick.tick().await;
                 let s = &periodic_state;
-                s.limits.login_ip.shrink();
-                s.limits.login_account.shrink();
-                s.limits.invitation_ip.shrink();
+                for limiter in s.limits.all() {
+                    limiter.shrink();
+                }
                 if let Err(e) = crate::routes::invitations::send_reminders(s).await {
                     tracing::warn!(error = %e, "invitation reminders");
                 }

@@ -5,6 +5,10 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_accounts;
 mod m20261129_000002_rounds;
+mod m20261129_000003_agenda;
+mod m20261129_000004_notes;
+mod m20261129_000005_api_tokens;
+mod m20261129_000006_calendar_feeds;
 
 pub struct Migrator;
 
@@ -14,6 +18,10 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_accounts::Migration),
             Box::new(m20261129_000002_rounds::Migration),
+            Box::new(m20261129_000003_agenda::Migration),
+            Box::new(m20261129_000004_notes::Migration),
+            Box::new(m20261129_000005_api_tokens::Migration),
+            Box::new(m20261129_000006_calendar_feeds::Migration),
         ]
     }
 }

@@ -132,9 +132,23 @@ impl Passwords {
             .acquire()
             .await
             .map_err(|e| ApiError::internal("password semaphore", e))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ApiError::internal("password task", e))?
+        tokio::task::spawn_blocking(move || {
+            lower_thread_priority();
+            work()
+        })
+        .await
+        .map_err(|e| ApiError::internal("password task", e))?
+    }
+}
+
+/// Hashing is the one CPU-heavy thing the service does. Running it at a lower scheduling
+/// priority (nice 10, per thread on Linux) lets the HTTP workers preempt it, so a login storm
+/// barely moves other requests' latency; hashes still use every idle cycle.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread (who = 0) only changes its nice value.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

@@ -15,12 +15,25 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The checks, in a fixed order. `agenda_items` is the number of items the round's agenda has.
+/// The state of a round's agenda, as readiness sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agenda {
+    /// Never published; `items` in the working draft.
+    Unpublished {
+        items: usize,
+    },
+    Published {
+        version: i32,
+        items: usize,
+    },
+}
+
+/// The checks, in a fixed order.
 pub fn checks(
     sides: &[Side],
     members: &[(String, Role)],
     parity_tolerance: i32,
-    agenda_items: usize,
+    agenda: Agenda,
 ) -> Vec<Check> {
     let count = |side: &Side| members.iter().filter(|(s, _)| *s == side.key).count();
     let delegations: Vec<&Side> = sides.iter().filter(|s| !s.neutral).collect();
@@ -88,11 +101,13 @@ pub fn checks(
         },
         Check {
             key: "agenda",
-            passed: agenda_items > 0,
-            detail: if agenda_items > 0 {
-                format!("{agenda_items} agenda items")
-            } else {
-                "no agenda items".into()
+            passed: matches!(agenda, Agenda::Published { items, .. } if items > 0),
+            detail: match agenda {
+                Agenda::Unpublished { items: 0 } => "no agenda items".into(),
+                Agenda::Unpublished { items } => format!("{items} agenda items, not yet published"),
+                Agenda::Published { version, items } => {
+                    format!("agenda version {version} published with {items} items")
+                }
             },
         },
     ]
@@ -126,10 +141,23 @@ mod tests {
             m("b", Role::Rapporteur),
             m("n", Role::Convenor),
         ];
-        let c = checks(&sides(), &members, 0, 0);
+        let c = checks(&sides(), &members, 0, Agenda::Unpublished { items: 0 });
         assert!(c[..4].iter().all(|c| c.passed), "{c:?}");
         assert!(!c[4].passed && c[4].detail == "no agenda items");
-        assert!(checks(&sides(), &members, 0, 3).iter().all(|c| c.passed));
+        assert!(!checks(&sides(), &members, 0, Agenda::Unpublished { items: 3 })[4].passed);
+        assert!(
+            checks(
+                &sides(),
+                &members,
+                0,
+                Agenda::Published {
+                    version: 1,
+                    items: 3
+                }
+            )
+            .iter()
+            .all(|c| c.passed)
+        );
     }
 
     #[test]
@@ -140,7 +168,15 @@ mod tests {
             m("a", Role::Delegate),
             m("a", Role::Delegate),
         ];
-        let c = checks(&sides(), &members, 1, 1);
+        let c = checks(
+            &sides(),
+            &members,
+            1,
+            Agenda::Published {
+                version: 1,
+                items: 1,
+            },
+        );
         assert!(!c[0].passed && c[0].detail.contains('a') && c[0].detail.contains('b'));
         assert!(!c[1].passed);
         assert!(!c[2].passed);

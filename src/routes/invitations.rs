@@ -298,7 +298,7 @@ async fn create_invitation(
             "This person already takes part in the round.",
         ));
     }
-    if store::invitations::open_for_email(&tx, &access.round.id, &email.key()).await? {
+    if store::invitations::open_for_email(&tx, &access.round.id, &email.key(), None).await? {
         return Err(ApiError::conflict(
             "already_invited",
             "This email already has a pending invitation to the round.",
@@ -494,6 +494,30 @@ async fn resend(
         .unwrap_or_default();
     let (token, token_hash) = new_opaque_token();
     let tx = db::begin_write(&state.db).await?;
+    // Reopening an expired invitation takes a place again: the checks of a new invitation hold.
+    store::lock_row(&tx, "rounds", &access.round.id).await?;
+    if store::invitations::open_for_email(&tx, &access.round.id, &inv.email_key, Some(&inv.id))
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "already_invited",
+            "This email already has another pending invitation to the round.",
+        ));
+    }
+    let still_open = u64::from(inv.expires_at > store::now());
+    let taken = store::participants::count_on_side(&tx, &access.round.id, &inv.side_key).await?
+        + store::invitations::open_on_side(&tx, &access.round.id, &inv.side_key).await?;
+    let limit = sides
+        .iter()
+        .find(|s| s.key == inv.side_key)
+        .map(|s| s.delegation_limit as u64)
+        .unwrap_or(0);
+    if taken - still_open.min(taken) >= limit {
+        return Err(ApiError::conflict(
+            "delegation_full",
+            "The side's delegation limit is reached (participants and pending invitations).",
+        ));
+    }
     let expires = store::now() + Duration::days(state.settings.invitations.default_expiry_days);
     let inv = store::invitations::renew(&tx, inv, token_hash, expires).await?;
     mail::enqueue(
@@ -545,6 +569,7 @@ async fn open_invitation(
     let inv = store::invitations::find_open_by_token(&state.db, &hash)
         .await?
         .ok_or_else(invalid_token)?;
+    state.limits.invitation_account.check(&inv.email_key)?;
     if round_id.is_some_and(|r| r != inv.round_id) {
         return Err(invalid_token());
     }

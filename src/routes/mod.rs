@@ -1,13 +1,17 @@
 //! The route table: every route of the service, registered through `utoipa_actix_web` so that a
 //! handler cannot be served without appearing in the OpenAPI document.
 
+pub mod agenda;
 pub mod auth;
 pub mod dialogues;
+pub mod feed;
 pub mod health;
 pub mod invitations;
 pub mod me;
+pub mod notes;
 pub mod participants;
 pub mod rounds;
+pub mod tokens;
 pub mod users;
 
 use actix_web::http::header;
@@ -28,12 +32,17 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(dialogues::configure)
         .configure(rounds::configure)
         .configure(invitations::configure)
-        .configure(participants::configure);
+        .configure(participants::configure)
+        .configure(agenda::configure)
+        .configure(notes::configure)
+        .configure(tokens::configure)
+        .configure(feed::configure);
 }
 
 /// Routes at the root.
 pub fn root(cfg: &mut ServiceConfig) {
-    cfg.configure(health::configure);
+    cfg.configure(health::configure)
+        .configure(feed::configure_root);
 }
 
 #[derive(OpenApi)]

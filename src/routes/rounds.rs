@@ -440,14 +440,16 @@ async fn patch_round(
 pub async fn readiness_of(state: &AppState, access: &RoundAccess) -> ApiResult<Readiness> {
     let sides = store::dialogues::sides(&state.db, &access.dialogue.id).await?;
     let members = store::participants::roles(&state.db, &access.round.id).await?;
-    // The agenda arrives with its own module; until then a round has no agenda items.
-    let agenda_items = 0;
-    let checks = readiness::checks(
-        &sides,
-        &members,
-        access.dialogue.parity_tolerance,
-        agenda_items,
-    );
+    let agenda = match store::agenda::latest_version(&state.db, &access.round.id).await? {
+        Some(v) => readiness::Agenda::Published {
+            version: v.number,
+            items: store::agenda::snapshot_items(&v).len(),
+        },
+        None => readiness::Agenda::Unpublished {
+            items: store::agenda::count(&state.db, &access.round.id).await? as usize,
+        },
+    };
+    let checks = readiness::checks(&sides, &members, access.dialogue.parity_tolerance, agenda);
     Ok(Readiness {
         ready: checks.iter().all(|c| c.passed),
         checks,
@@ -508,6 +510,10 @@ async fn change_status(
             "status_changed",
             "The round's status changed meanwhile; read it again.",
         ));
+    }
+    if to == RoundStatus::Concluded {
+        // Every held note goes to the round together, as one batch.
+        crate::routes::notes::release_if_allowed(&tx, &state, &access.round.id, None).await?;
     }
     store::audit::record(
         &tx,

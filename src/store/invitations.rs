@@ -88,12 +88,15 @@ pub async fn open_on_side(
         .await
 }
 
+/// Whether the email has an open invitation to the round other than `except`.
 pub async fn open_for_email(
     db: &impl ConnectionTrait,
     round_id: &str,
     email_key: &str,
+    except: Option<&str>,
 ) -> Result<bool, DbErr> {
     Ok(invitation::Entity::find()
+        .filter(invitation::Column::Id.ne(except.unwrap_or("")))
         .filter(invitation::Column::RoundId.eq(round_id))
         .filter(invitation::Column::EmailKey.eq(email_key))
         .filter(invitation::Column::Status.eq(PENDING))

@@ -1,8 +1,11 @@
 //! Every query, as plain async functions over a connection or transaction.
 
+pub mod agenda;
+pub mod api_tokens;
 pub mod audit;
 pub mod dialogues;
 pub mod invitations;
+pub mod notes;
 pub mod participants;
 pub mod rounds;
 pub mod sessions;

@@ -50,22 +50,18 @@ async fn add_refresh(
     .map(|_| ())
 }
 
+/// The session and its account in one query: this runs on every authenticated request.
 pub async fn find_user_and_session(
     db: &impl ConnectionTrait,
     user_id: &str,
     session_id: &str,
 ) -> Result<Option<(user::Model, session::Model)>, DbErr> {
-    let Some(session) = session::Entity::find_by_id(session_id.to_owned())
+    let found = session::Entity::find_by_id(session_id.to_owned())
+        .filter(session::Column::UserId.eq(user_id))
+        .find_also_related(user::Entity)
         .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if session.user_id != user_id {
-        return Ok(None);
-    }
-    let user = user::Entity::find_by_id(user_id.to_owned()).one(db).await?;
-    Ok(user.map(|u| (u, session)))
+        .await?;
+    Ok(found.and_then(|(session, user)| Some((user?, session))))
 }
 
 pub enum Rotation {

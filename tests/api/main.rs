@@ -3,13 +3,21 @@
 mod helpers;
 
 mod accounts;
+mod agenda;
+mod api_tokens;
+mod demo;
+mod edit_keys;
 mod errors;
+mod feeds;
 mod health;
+mod invitations;
 mod login;
 mod logs;
-mod openapi;
-mod storage;
-mod tokens;
 mod neemrana;
+mod notes;
+mod openapi;
+mod record;
 mod rights;
 mod rounds;
+mod storage;
+mod tokens;

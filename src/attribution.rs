@@ -1,0 +1,83 @@
+//! Applies the attribution guard (`domain::guard`) to text about a round before it is stored:
+//! shared notes, summaries, the joint statement and agenda outcomes. The guard's context is the
+//! round's roster (names, emails, affiliations), how many people hold each role, and the
+//! dialogue's side names and countries, which may always be named.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use crate::domain::guard::{self, Context, Person, Span};
+use crate::domain::rights::Role;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store;
+
+/// The guard's view of one round.
+pub async fn context(
+    db: &impl sea_orm::ConnectionTrait,
+    round_id: &str,
+    dialogue_id: &str,
+) -> ApiResult<Context> {
+    let roster = store::participants::list(db, round_id).await?;
+    let mut role_counts: HashMap<Role, usize> = HashMap::new();
+    let mut people = Vec::with_capacity(roster.len());
+    for (p, u) in roster {
+        if let Ok(role) = p.role.parse::<Role>() {
+            *role_counts.entry(role).or_default() += 1;
+        }
+        people.push(Person {
+            display_name: u.display_name,
+            email: u.email,
+            affiliation: u.affiliation,
+        });
+    }
+    let allowed = store::dialogues::sides(db, dialogue_id)
+        .await?
+        .into_iter()
+        .flat_map(|s| [Some(s.name), s.country])
+        .flatten()
+        .collect();
+    Ok(Context {
+        people,
+        role_counts: role_counts.into_iter().collect(),
+        allowed,
+    })
+}
+
+/// The spans of `text` that could attribute it, under the round's context.
+pub fn spans(ctx: &Context, text: &str) -> Vec<Span> {
+    guard::scan(text, ctx)
+}
+
+/// `text` if it names nobody; with `redact`, `text` with every risky span replaced; otherwise
+/// 422 `attribution_risk` listing the spans (as character offsets, never the matched words).
+pub async fn check(
+    state: &AppState,
+    round_id: &str,
+    dialogue_id: &str,
+    text: &str,
+    redact: bool,
+) -> ApiResult<String> {
+    let ctx = context(&state.db, round_id, dialogue_id).await?;
+    apply(&ctx, text, redact)
+}
+
+pub fn apply(ctx: &Context, text: &str, redact: bool) -> ApiResult<String> {
+    let spans = spans(ctx, text);
+    if spans.is_empty() {
+        return Ok(text.to_owned());
+    }
+    if redact {
+        return Ok(guard::redact(text, &spans));
+    }
+    Err(risk(&spans))
+}
+
+pub fn risk(spans: &[Span]) -> ApiError {
+    ApiError::Unprocessable {
+        code: "attribution_risk",
+        detail: "The text could identify a participant, an institution or a role-holder; rephrase it or send redact: true.".into(),
+        extra: Some(json!({"spans": spans})),
+    }
+}

@@ -1,0 +1,21 @@
+use sea_orm::entity::prelude::*;
+
+/// A shared note. There is no author field: nothing here can lead back to who wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "chatham_notes")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub round_id: String,
+    pub agenda_item_id: Option<String>,
+    pub body_sealed: String,
+    pub key_id: String,
+    pub edit_key_hash: String,
+    pub released: bool,
+    pub created_on: Date,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
