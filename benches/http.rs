@@ -8,16 +8,24 @@
 //! - per scenario: requests, requests/s, p50 and p99 latency, errors;
 //! - the ratios the project targets (see `main_async`).
 //!
+//! Besides `/healthz`, `/me` and a login storm, the bench drives the domain routes on realistic
+//! data set up over HTTP first (and timed separately): a round of 30 participants with 30
+//! agenda items and 200 released chatham notes; a dialogue of 40 rounds x 30 items for the
+//! topic history; 200 invitations accepted concurrently (each accept hashes a password). Every
+//! domain scenario also prints its throughput relative to `/healthz` in the same run.
+//!
 //! Every scenario runs a 1 s warm-up, then `BENCH_SECS` seconds (default 5) of measurement.
 //! To add a scenario, call `run_scenario` with a name, a concurrency and a closure that starts
-//! one request and says whether it succeeded, then `print()` the returned `Stats`.
+//! one request and says whether it succeeded, then `print()` the returned `Stats` (or
+//! `print_vs(&healthz)` to add the ratio to `/healthz`). `run_batch` measures a fixed set of
+//! requests instead of a fixed duration.
 
 use std::future::Future;
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, RequestBuilder};
@@ -38,6 +46,19 @@ const CONCURRENCY: usize = 32;
 const LATENCY_CONCURRENCY: usize = 4;
 /// Tasks logging in over and over during the login storm.
 const STORM_LOGINS: usize = 50;
+/// Participants of the bench round, agenda items per round, chatham notes released in it.
+const ROUND_PARTICIPANTS: usize = 30;
+const ROUND_ITEMS: usize = 30;
+const RELEASED_NOTES: usize = 200;
+/// Rounds of the dialogue whose topic history is read (each with `ROUND_ITEMS` items).
+const TOPIC_ROUNDS: usize = 40;
+/// Invitations accepted in the accept scenario, and the clients accepting them.
+const ACCEPT_BATCH: usize = 200;
+const ACCEPT_CONCURRENCY: usize = 16;
+/// Clients creating the set-up data (a few: every write takes the one SQLite write lock).
+const SETUP_CONCURRENCY: usize = 4;
+/// Password of every invited participant.
+const PARTICIPANT_PASSWORD: &str = "participant-password-long-enough";
 /// Longest wait for the server to become ready, and for it to exit after SIGTERM.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
@@ -90,6 +111,7 @@ async fn main_async() {
 
     // b. Authenticated read: bearer token check plus a user lookup.
     let token = login(&client, &base).await;
+    let organizer = token.clone();
     let me_url = format!("{base}/api/v1/me");
     let me = run_scenario(&client, "me", CONCURRENCY, measure, move |c: &Client| {
         send_ok(c.get(&me_url).bearer_auth(&token))
@@ -127,6 +149,182 @@ async fn main_async() {
         logins.errors
     );
 
+    // d. The domain routes, on data set up over HTTP beforehand (set-up times printed apart).
+    let api = Api {
+        client: client.clone(),
+        base: base.clone(),
+    };
+    println!();
+    let begun = Instant::now();
+    let round = BenchRound::set_up(&api, &organizer).await;
+    println!(
+        "set-up: round of {ROUND_PARTICIPANTS} participants, {ROUND_ITEMS} items, {RELEASED_NOTES} released notes  {:.1}s",
+        begun.elapsed().as_secs_f64()
+    );
+
+    // e. The participant list of a 30-person round, read by a delegate.
+    let url = format!("{base}/api/v1/rounds/{}/participants", round.round_id);
+    let listed = api.get(&url, &round.member).await;
+    assert_eq!(
+        count(&listed["items"]),
+        ROUND_PARTICIPANTS,
+        "participants listed"
+    );
+    let member = round.member.clone();
+    let participants = run_scenario(
+        &client,
+        "participants (30)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&url).bearer_auth(&member)),
+    )
+    .await;
+    participants.print_vs(&plain);
+
+    // f. The agenda of 30 items: the organizer's working draft, then a delegate's published
+    //    version.
+    let url = format!("{base}/api/v1/rounds/{}/agenda", round.round_id);
+    for reader in [&organizer, &round.member] {
+        let agenda = api.get(&url, reader).await;
+        assert_eq!(count(&agenda["items"]), ROUND_ITEMS, "agenda items");
+    }
+    let (u, reader) = (url.clone(), organizer.clone());
+    let agenda = run_scenario(
+        &client,
+        "agenda (30, organizer)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&u).bearer_auth(&reader)),
+    )
+    .await;
+    agenda.print_vs(&plain);
+    let reader = round.member.clone();
+    let agenda_member = run_scenario(
+        &client,
+        "agenda (30, delegate)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&url).bearer_auth(&reader)),
+    )
+    .await;
+    agenda_member.print_vs(&plain);
+
+    // g. 200 released chatham notes, by pages of 100, read by a delegate.
+    let url = format!("{base}/api/v1/rounds/{}/notes", round.round_id);
+    let first = api.get(&format!("{url}?limit=100"), &round.member).await;
+    assert_eq!(count(&first["items"]), 100, "first page of notes");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("next_cursor after a full page")
+        .to_owned();
+    let second = api
+        .get(&format!("{url}?limit=100&cursor={cursor}"), &round.member)
+        .await;
+    assert_eq!(count(&second["items"]), 100, "second page of notes");
+    let (u, reader) = (url.clone(), round.member.clone());
+    let notes_first = run_scenario(
+        &client,
+        "notes list (page 1)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&u).query(&[("limit", "100")]).bearer_auth(&reader)),
+    )
+    .await;
+    notes_first.print_vs(&plain);
+    let reader = round.member.clone();
+    let notes_second = run_scenario(
+        &client,
+        "notes list (page 2)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| {
+            send_ok(
+                c.get(&url)
+                    .query(&[("limit", "100"), ("cursor", cursor.as_str())])
+                    .bearer_auth(&reader),
+            )
+        },
+    )
+    .await;
+    notes_second.print_vs(&plain);
+
+    // h. Chatham notes posted by the delegates of the round in session: each passes the
+    //    attribution guard against the 30-person roster, then one write transaction.
+    let url = format!("{base}/api/v1/rounds/{}/notes", round.round_id);
+    let posters = Arc::new(round.posters.clone());
+    let counter = Arc::new(AtomicU64::new(RELEASED_NOTES as u64));
+    let note_post = run_scenario(
+        &client,
+        "note post (chatham)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let token = &posters[(n % posters.len() as u64) as usize];
+            send_ok(c.post(&url).bearer_auth(token).json(&note(n)))
+        },
+    )
+    .await;
+    note_post.print_vs(&plain);
+
+    // i. The topic history of a dialogue of 40 rounds x 30 items, read by its organizer.
+    let begun = Instant::now();
+    let dialogue_id = seed_topic_dialogue(&api, &organizer).await;
+    println!(
+        "set-up: {TOPIC_ROUNDS} rounds x {ROUND_ITEMS} items ({} items)  {:.1}s",
+        TOPIC_ROUNDS * ROUND_ITEMS,
+        begun.elapsed().as_secs_f64()
+    );
+    let url = format!("{base}/api/v1/dialogues/{dialogue_id}/topics/water");
+    let history = api.get(&url, &organizer).await;
+    let rounds = history.as_array().expect("topic history");
+    assert_eq!(rounds.len(), TOPIC_ROUNDS, "rounds in the topic history");
+    assert_eq!(
+        rounds.iter().map(|r| count(&r["items"])).sum::<usize>(),
+        TOPIC_ROUNDS * ROUND_ITEMS,
+        "items in the topic history"
+    );
+    let reader = organizer.clone();
+    let topic = run_scenario(
+        &client,
+        "topic history (40x30)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&url).bearer_auth(&reader)),
+    )
+    .await;
+    topic.print_vs(&plain);
+
+    // j. Invitations accepted concurrently on the new-account path (argon2 per accept): a
+    //    fixed batch rather than a fixed duration.
+    let begun = Instant::now();
+    let tokens = invite_batch(&api, &organizer, &round.dialogue_id).await;
+    println!(
+        "set-up: {ACCEPT_BATCH} invitations  {:.1}s",
+        begun.elapsed().as_secs_f64()
+    );
+    let accepts = run_batch(
+        &client,
+        "invitation accept",
+        ACCEPT_CONCURRENCY,
+        tokens,
+        move |c: &Client, (i, token): (usize, String)| {
+            send_ok(accept_request(
+                c,
+                &base,
+                &token,
+                &format!("Ulvar Tesk{i:03}"),
+            ))
+        },
+    )
+    .await;
+    accepts.print_vs(&plain);
+    println!(
+        "  accepts                 n={ACCEPT_BATCH}  accepts/s={:.1}  in {:.1}s",
+        (accepts.requests() as u64 - accepts.errors) as f64 / accepts.elapsed().as_secs_f64(),
+        accepts.elapsed().as_secs_f64()
+    );
+
     println!();
     print_ratio(
         "ratio me/healthz rps",
@@ -137,6 +335,16 @@ async fn main_async() {
         "ratio storm/baseline p99",
         ms(stormy.percentile(99.0)) / ms(baseline.percentile(99.0)),
         Target::AtMost(3.0),
+    );
+    print_ratio(
+        "ratio agenda/healthz rps",
+        agenda.rps() / plain.rps(),
+        Target::AtLeast(0.3),
+    );
+    print_ratio(
+        "ratio note post/healthz",
+        note_post.rps() / plain.rps(),
+        Target::AtLeast(0.2),
     );
 
     println!();
@@ -288,7 +496,8 @@ impl Drop for Server {
 }
 
 /// A `backchannel` command isolated from the caller's configuration: SQLite in `data_dir`, the
-/// repository's config files, quiet logs and login limits high enough for the storm.
+/// repository's config files, quiet logs, open dialogue creation, and login, invitation and note
+/// limits high enough for the scenarios.
 fn backchannel(data_dir: &TempDir, port: u16, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args);
@@ -305,11 +514,18 @@ fn backchannel(data_dir: &TempDir, port: u16, args: &[&str]) -> Command {
         .env("BACKCHANNEL_HTTP__HOST", "127.0.0.1")
         .env("BACKCHANNEL_HTTP__PORT", port.to_string())
         .env("BACKCHANNEL_LOG__LEVEL", "warn")
-        .env("BACKCHANNEL_RATE_LIMIT__LOGIN_PER_IP_PER_MINUTE", "1000000")
-        .env(
-            "BACKCHANNEL_RATE_LIMIT__LOGIN_PER_ACCOUNT_PER_MINUTE",
-            "1000000",
-        );
+        // The bench account is no admin: it may create dialogues (and organize them) this way.
+        .env("BACKCHANNEL_DIALOGUES__OPEN_CREATION", "true");
+    for quota in [
+        "LOGIN_PER_IP_PER_MINUTE",
+        "LOGIN_PER_ACCOUNT_PER_MINUTE",
+        "INVITATION_PER_IP_PER_MINUTE",
+        "INVITATION_PER_ACCOUNT_PER_MINUTE",
+        "NOTE_PER_ACCOUNT_PER_MINUTE",
+        "NOTE_PER_IP_PER_MINUTE",
+    ] {
+        cmd.env(format!("BACKCHANNEL_RATE_LIMIT__{quota}"), "1000000");
+    }
     cmd
 }
 
@@ -361,15 +577,27 @@ async fn send_ok(request: RequestBuilder) -> bool {
 }
 
 fn login_request(client: &Client, base: &str) -> RequestBuilder {
+    login_request_as(client, base, EMAIL, PASSWORD)
+}
+
+fn login_request_as(client: &Client, base: &str, email: &str, password: &str) -> RequestBuilder {
     // `.json` also sets `Content-Type: application/json`, which the route requires.
     client
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": EMAIL, "password": PASSWORD}))
+        .json(&json!({"email": email, "password": password}))
+}
+
+/// Logs the bench account in once and returns the access token.
+async fn login(client: &Client, base: &str) -> String {
+    login_as(client, base, EMAIL, PASSWORD).await
 }
 
 /// Logs in once and returns the access token.
-async fn login(client: &Client, base: &str) -> String {
-    let response = login_request(client, base).send().await.expect("login");
+async fn login_as(client: &Client, base: &str, email: &str, password: &str) -> String {
+    let response = login_request_as(client, base, email, password)
+        .send()
+        .await
+        .expect("login");
     assert!(
         response.status().is_success(),
         "login failed: {}",
@@ -416,7 +644,20 @@ impl Stats {
     }
 
     fn print(&self) {
+        println!("{}", self.line());
+    }
+
+    /// `print`, plus the throughput relative to `healthz` measured in the same run.
+    fn print_vs(&self, healthz: &Stats) {
         println!(
+            "{}  x healthz={:.3}",
+            self.line(),
+            self.rps() / healthz.rps()
+        );
+    }
+
+    fn line(&self) -> String {
+        format!(
             "{:<25} c={:<3} reqs={:<8} rps={:<9.1} p50={:.2}ms  p99={:.2}ms  errors={}",
             self.name,
             self.concurrency,
@@ -425,7 +666,7 @@ impl Stats {
             ms(self.percentile(50.0)),
             ms(self.percentile(99.0)),
             self.errors
-        );
+        )
     }
 }
 
@@ -489,6 +730,72 @@ where
     stats
 }
 
+/// Runs `make_request` once per job with `concurrency` client tasks, no warm-up, and measures
+/// the whole batch: the window runs from the first request to the last answer.
+async fn run_batch<J, F, Fut>(
+    client: &Client,
+    name: &str,
+    concurrency: usize,
+    jobs: Vec<J>,
+    make_request: F,
+) -> Stats
+where
+    J: Send + 'static,
+    F: Fn(&Client, J) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let client = client.clone();
+    let from = Instant::now();
+    let done = concurrently(concurrency, jobs, move |job| make_request(&client, job)).await;
+    let mut stats = Stats {
+        name: name.to_owned(),
+        concurrency,
+        window: (from, Instant::now()),
+        latencies: done.iter().map(|(latency, _)| *latency).collect(),
+        errors: done.iter().filter(|(_, ok)| !ok).count() as u64,
+    };
+    stats.latencies.sort_unstable();
+    stats
+}
+
+/// Runs `work` once per job, `concurrency` at a time; returns each job's duration and result,
+/// in the order of `jobs`.
+async fn concurrently<J, R, F, Fut>(concurrency: usize, jobs: Vec<J>, work: F) -> Vec<(Duration, R)>
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    F: Fn(J) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let queue = Arc::new(std::sync::Mutex::new(jobs.into_iter().enumerate()));
+    let work = Arc::new(work);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let queue = Arc::clone(&queue);
+            let work = Arc::clone(&work);
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let next = queue.lock().expect("job queue").next();
+                    let Some((index, job)) = next else {
+                        break;
+                    };
+                    let begun = Instant::now();
+                    let result = work(job).await;
+                    done.push((index, begun.elapsed(), result));
+                }
+                done
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("worker task"));
+    }
+    all.sort_by_key(|(index, _, _)| *index);
+    all.into_iter().map(|(_, d, r)| (d, r)).collect()
+}
+
 /// Tasks that log in with the right password over and over until stopped.
 struct LoginStorm {
     stop: Arc<AtomicBool>,
@@ -540,6 +847,304 @@ impl LoginStorm {
         }
         counts
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up over HTTP
+
+/// JSON calls for the set-up, which must succeed: anything else panics with the answer.
+#[derive(Clone)]
+struct Api {
+    client: Client,
+    base: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Value {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::expect_success("POST", path, request).await
+    }
+
+    /// `url` is absolute (as the scenarios build it).
+    async fn get(&self, url: &str, token: &str) -> Value {
+        Self::expect_success("GET", url, self.client.get(url).bearer_auth(token)).await
+    }
+
+    async fn expect_success(method: &str, path: &str, request: RequestBuilder) -> Value {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{method} {path}: {status}: {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"))
+        }
+    }
+
+    /// A dialogue of two sides, each allowing 200 participants per round.
+    async fn create_dialogue(&self, organizer: &str, name: &str) -> String {
+        let body = json!({
+            "name": name,
+            "format": "custom",
+            "sides": [
+                {"key": "a", "name": "North", "delegation_limit": 200},
+                {"key": "b", "name": "South", "delegation_limit": 200},
+            ],
+        });
+        id(&self.post("/api/v1/dialogues", Some(organizer), &body).await)
+    }
+
+    async fn create_round(&self, organizer: &str, dialogue_id: &str, title: &str) -> String {
+        let body = json!({
+            "title": title,
+            "timezone": "UTC",
+            "starts_on": "2027-01-01",
+            "ends_on": "2027-01-03",
+        });
+        let path = format!("/api/v1/dialogues/{dialogue_id}/rounds");
+        id(&self.post(&path, Some(organizer), &body).await)
+    }
+
+    /// An untimed agenda item tagged `water` and `trade`.
+    async fn create_item(&self, organizer: &str, round_id: &str, n: usize) {
+        let body = json!({
+            "title": format!("Confidence-building measures, part {n}"),
+            "topics": ["water", "trade"],
+        });
+        let path = format!("/api/v1/rounds/{round_id}/agenda");
+        self.post(&path, Some(organizer), &body).await;
+    }
+
+    /// Invites one email; returns the invitation token.
+    async fn invite(&self, organizer: &str, round_id: &str, invitee: &Invitee) -> String {
+        let body = json!({
+            "email": invitee.email,
+            "name": invitee.name,
+            "side": invitee.side,
+            "role": invitee.role,
+        });
+        let path = format!("/api/v1/rounds/{round_id}/invitations");
+        let created = self.post(&path, Some(organizer), &body).await;
+        created["token"]
+            .as_str()
+            .expect("token of a new invitation")
+            .to_owned()
+    }
+
+    async fn set_status(&self, organizer: &str, round_id: &str, status: &str) {
+        let path = format!("/api/v1/rounds/{round_id}/status");
+        let body = json!({"status": status, "force": true});
+        self.post(&path, Some(organizer), &body).await;
+    }
+}
+
+/// Someone to invite. Names and email local parts use words no note body contains, so the
+/// attribution guard lets the bench's notes through.
+struct Invitee {
+    email: String,
+    name: String,
+    side: &'static str,
+    role: &'static str,
+}
+
+/// The bench's 30-person round, in session, with a published agenda and released notes.
+struct BenchRound {
+    dialogue_id: String,
+    round_id: String,
+    /// A delegate's access token.
+    member: String,
+    /// Access tokens of several delegates, who post the notes.
+    posters: Vec<String>,
+}
+
+impl BenchRound {
+    async fn set_up(api: &Api, organizer: &str) -> Self {
+        let dialogue_id = api.create_dialogue(organizer, "Bench dialogue").await;
+        let round_id = api
+            .create_round(organizer, &dialogue_id, "Bench round")
+            .await;
+
+        // Co-chairs on both sides, a rapporteur, a facilitator, delegates.
+        let roster: Vec<Invitee> = (0..ROUND_PARTICIPANTS)
+            .map(|i| Invitee {
+                email: format!("p{i:02}@bench.example.org"),
+                name: format!("Oltan Vesk{i:02}"),
+                side: if i % 2 == 0 { "a" } else { "b" },
+                role: match i {
+                    0 | 1 => "co_chair",
+                    2 => "rapporteur",
+                    3 => "facilitator",
+                    _ => "delegate",
+                },
+            })
+            .collect();
+        let emails: Vec<String> = roster.iter().map(|p| p.email.clone()).collect();
+        let (a, o, r) = (api.clone(), organizer.to_owned(), round_id.clone());
+        let tokens = concurrently(SETUP_CONCURRENCY, roster, move |invitee| {
+            let (api, organizer, round_id) = (a.clone(), o.clone(), r.clone());
+            async move { api.invite(&organizer, &round_id, &invitee).await }
+        })
+        .await;
+        let a = api.clone();
+        concurrently(
+            ACCEPT_CONCURRENCY,
+            tokens.into_iter().enumerate().collect(),
+            move |(i, (_, token)): (usize, (Duration, String))| {
+                let api = a.clone();
+                async move {
+                    let request = accept_request(
+                        &api.client,
+                        &api.base,
+                        &token,
+                        &format!("Oltan Vesk{i:02}"),
+                    );
+                    Api::expect_success("POST", "/api/v1/invitations/accept", request).await
+                }
+            },
+        )
+        .await;
+
+        // The delegates (index 4 on) log in: the first reads, all of them post.
+        let a = api.clone();
+        let posters: Vec<String> = concurrently(
+            SETUP_CONCURRENCY,
+            emails[4..12].to_vec(),
+            move |email: String| {
+                let api = a.clone();
+                async move { login_as(&api.client, &api.base, &email, PARTICIPANT_PASSWORD).await }
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(_, token)| token)
+        .collect();
+
+        let (a, o, r) = (api.clone(), organizer.to_owned(), round_id.clone());
+        concurrently(SETUP_CONCURRENCY, (1..=ROUND_ITEMS).collect(), move |n| {
+            let (api, organizer, round_id) = (a.clone(), o.clone(), r.clone());
+            async move { api.create_item(&organizer, &round_id, n).await }
+        })
+        .await;
+        let path = format!("/api/v1/rounds/{round_id}/agenda/publish");
+        api.post(&path, Some(organizer), &json!({})).await;
+        api.set_status(organizer, &round_id, "scheduled").await;
+        api.set_status(organizer, &round_id, "in_session").await;
+
+        // 200 chatham notes, then their release by the organizer.
+        let (a, r, p) = (api.clone(), round_id.clone(), posters.clone());
+        concurrently(SETUP_CONCURRENCY, (0..RELEASED_NOTES).collect(), move |n| {
+            let (api, round_id) = (a.clone(), r.clone());
+            let token = p[n % p.len()].clone();
+            async move {
+                let path = format!("/api/v1/rounds/{round_id}/notes");
+                api.post(&path, Some(&token), &note(n as u64)).await
+            }
+        })
+        .await;
+        let path = format!("/api/v1/rounds/{round_id}/notes/release");
+        let released = api.post(&path, Some(organizer), &json!({})).await;
+        assert_eq!(
+            released["released"].as_u64(),
+            Some(RELEASED_NOTES as u64),
+            "notes released"
+        );
+
+        BenchRound {
+            dialogue_id,
+            round_id,
+            member: posters[0].clone(),
+            posters,
+        }
+    }
+}
+
+/// A dialogue of `TOPIC_ROUNDS` rounds of `ROUND_ITEMS` items each, every item tagged `water`.
+async fn seed_topic_dialogue(api: &Api, organizer: &str) -> String {
+    let dialogue_id = api.create_dialogue(organizer, "Bench topic dialogue").await;
+    let (a, o, d) = (api.clone(), organizer.to_owned(), dialogue_id.clone());
+    let rounds: Vec<String> =
+        concurrently(SETUP_CONCURRENCY, (1..=TOPIC_ROUNDS).collect(), move |n| {
+            let (api, organizer, dialogue_id) = (a.clone(), o.clone(), d.clone());
+            async move {
+                api.create_round(&organizer, &dialogue_id, &format!("Round {n}"))
+                    .await
+            }
+        })
+        .await
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let items: Vec<(String, usize)> = rounds
+        .iter()
+        .flat_map(|r| (1..=ROUND_ITEMS).map(move |n| (r.clone(), n)))
+        .collect();
+    let (a, o) = (api.clone(), organizer.to_owned());
+    concurrently(SETUP_CONCURRENCY, items, move |(round_id, n)| {
+        let (api, organizer) = (a.clone(), o.clone());
+        async move { api.create_item(&organizer, &round_id, n).await }
+    })
+    .await;
+    dialogue_id
+}
+
+/// `ACCEPT_BATCH` delegate invitations to a new round of `dialogue_id`, half on each side;
+/// returns (index, token) pairs.
+async fn invite_batch(api: &Api, organizer: &str, dialogue_id: &str) -> Vec<(usize, String)> {
+    let round_id = api
+        .create_round(organizer, dialogue_id, "Bench accept round")
+        .await;
+    let (a, o) = (api.clone(), organizer.to_owned());
+    concurrently(SETUP_CONCURRENCY, (0..ACCEPT_BATCH).collect(), move |i| {
+        let (api, organizer, round_id) = (a.clone(), o.clone(), round_id.clone());
+        async move {
+            let invitee = Invitee {
+                email: format!("a{i:03}@bench.example.org"),
+                name: format!("Ulvar Tesk{i:03}"),
+                side: if i % 2 == 0 { "a" } else { "b" },
+                role: "delegate",
+            };
+            (i, api.invite(&organizer, &round_id, &invitee).await)
+        }
+    })
+    .await
+    .into_iter()
+    .map(|(_, pair)| pair)
+    .collect()
+}
+
+/// Accepts an invitation as a new account (the server hashes the password).
+fn accept_request(client: &Client, base: &str, token: &str, name: &str) -> RequestBuilder {
+    client
+        .post(format!("{base}/api/v1/invitations/accept"))
+        .json(&json!({"token": token, "display_name": name, "password": PARTICIPANT_PASSWORD}))
+}
+
+/// A chatham note naming nobody, different for every `n`.
+fn note(n: u64) -> Value {
+    json!({
+        "visibility": "chatham",
+        "body": format!(
+            "Point {n}: one view held that a joint river data centre would build confidence; \
+             another put trade corridors first."
+        ),
+    })
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id in the response").to_owned()
+}
+
+/// Length of a JSON array (0 for anything else).
+fn count(v: &Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
 }
 
 // ---------------------------------------------------------------------------------------------
