@@ -177,6 +177,21 @@ pub fn chatham_view(state: &AppState, n: chatham_note::Model) -> ApiResult<NoteV
     })
 }
 
+/// A released note as the round reads it: checked against the roster of today, so a note that
+/// names someone who joined after its release shows "[a participant]" in their place.
+fn released_view(
+    state: &AppState,
+    ctx: &crate::domain::guard::Context,
+    n: chatham_note::Model,
+) -> ApiResult<NoteView> {
+    let mut view = chatham_view(state, n)?;
+    let spans = attribution::spans(ctx, &view.body);
+    if !spans.is_empty() {
+        view.body = crate::domain::guard::redact(&view.body, &spans);
+    }
+    Ok(view)
+}
+
 fn body_text(state: &AppState, field: &str, body: &str) -> ApiResult<String> {
     text::body(field, body, state.settings.notes.body_max_chars)
         .map_err(|e| ApiError::Validation(vec![e]))
@@ -344,6 +359,7 @@ async fn list_released(
 ) -> ApiResult<HttpResponse> {
     let access = access::round(&state.db, &auth, &path).await?;
     access.require(Action::ReadRecord)?;
+    let ctx = attribution::context(&state.db, &access.round.id, &access.dialogue.id).await?;
     if query.round_id.is_some() {
         return Err(ApiError::invalid("round_id", "is given in the path"));
     }
@@ -359,7 +375,7 @@ async fn list_released(
     .await?;
     let items = notes
         .into_iter()
-        .map(|n| chatham_view(&state, n))
+        .map(|n| released_view(&state, &ctx, n))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(no_store(HttpResponse::Ok()).json(Page::new(items, limit, |n| n.id.clone())))
 }
@@ -411,6 +427,12 @@ async fn release_notes(
 ) -> ApiResult<HttpResponse> {
     let access = access::round(&state.db, &auth, &path).await?;
     access.require(Action::ManageRound)?;
+    if access.status().is_read_only() {
+        return Err(ApiError::conflict(
+            "round_read_only",
+            "An archived or cancelled round cannot change.",
+        ));
+    }
     let min = state.settings.notes.min_release_group;
     let tx = db::begin_write(&state.db).await?;
     if store::participants::count(&tx, &access.round.id).await? < min {
@@ -489,7 +511,12 @@ async fn get_note(
 ) -> ApiResult<HttpResponse> {
     let view = match find_note(&state, &auth, &req, &path).await? {
         Found::Private(n) => private_view(&state, n)?,
-        Found::Chatham(n, _, _) => chatham_view(&state, n)?,
+        // Its holder sees the note as written; the round sees it through today's roster.
+        Found::Chatham(n, _, true) => chatham_view(&state, n)?,
+        Found::Chatham(n, round, false) => {
+            let ctx = attribution::context(&state.db, &round.id, &round.dialogue_id).await?;
+            released_view(&state, &ctx, n)?
+        }
     };
     Ok(no_store(HttpResponse::Ok()).json(view))
 }

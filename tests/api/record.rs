@@ -351,6 +351,18 @@ async fn the_record_carries_content_only_and_refuses_to_export_a_newly_attributa
         )
         .await;
     assert_problem(res, StatusCode::CONFLICT, "attribution_risk").await;
+    // The notes list reads them through today's roster too.
+    let listed = app
+        .get(&notes, Some(&s.delegate))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.to_lowercase().contains("third-party"), "{listed}");
+    assert!(
+        listed.contains("with [a participant] verification"),
+        "{listed}"
+    );
 }
 
 fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
