@@ -308,7 +308,9 @@ async fn rounds_of(
     db: &impl ConnectionTrait,
     items: &[agenda_item::Model],
 ) -> Result<HashMap<String, round::Model>, DbErr> {
-    let ids: Vec<String> = items.iter().map(|i| i.round_id.clone()).collect();
+    let mut ids: Vec<String> = items.iter().map(|i| i.round_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
     Ok(round::Entity::find()
         .filter(round::Column::Id.is_in(ids))
         .all(db)
@@ -318,7 +320,8 @@ async fn rounds_of(
         .collect())
 }
 
-/// Items of the given rounds carrying `topic`, by round sequence then position.
+/// Items of the given rounds carrying `topic`, by round sequence then position. For speed on
+/// long histories the items come without their leads, and with `topic` as their only topic.
 pub async fn items_with_topic(
     db: &impl ConnectionTrait,
     round_ids: &[String],
@@ -335,10 +338,19 @@ pub async fn items_with_topic(
         .all(db)
         .await?;
     let rounds = rounds_of(db, &items).await?;
-    let mut out: Vec<(Item, round::Model)> = with_details(db, items)
-        .await?
+    let mut out: Vec<(Item, round::Model)> = items
         .into_iter()
-        .filter_map(|i| Some((i.clone(), rounds.get(&i.item.round_id)?.clone())))
+        .filter_map(|item| {
+            let round = rounds.get(&item.round_id)?.clone();
+            Some((
+                Item {
+                    item,
+                    topics: vec![topic.to_owned()],
+                    leads: vec![],
+                },
+                round,
+            ))
+        })
         .collect();
     out.sort_by_key(|(i, r)| (r.sequence, i.item.position));
     Ok(out)
