@@ -16,6 +16,7 @@ mod logs;
 mod neemrana;
 mod notes;
 mod openapi;
+mod properties;
 mod record;
 mod rights;
 mod rounds;
