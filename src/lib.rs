@@ -10,6 +10,7 @@ pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod mail;
+pub mod metrics;
 pub mod ratelimit;
 pub mod record;
 pub mod rotation;

@@ -24,6 +24,16 @@ pub struct Settings {
     pub invitations: InvitationSettings,
     pub mail: MailSettings,
     pub notes: NoteSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve Prometheus metrics at `/metrics`.
+    pub enabled: bool,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub token: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]

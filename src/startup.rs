@@ -33,6 +33,7 @@ pub struct AppState {
     pub limits: Limits,
     /// Seals data at rest (mail outbox, notes) with the data-directory key ring.
     pub cipher: Cipher,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub struct Limits {
@@ -119,6 +120,7 @@ impl Application {
             passwords,
             limits,
             cipher,
+            metrics: Default::default(),
         });
 
         let addr = format!("{}:{}", settings.http.host, settings.http.port);

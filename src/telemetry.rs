@@ -90,6 +90,14 @@ pub async fn request_middleware(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".into());
+    if let Some(state) = res
+        .request()
+        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+    {
+        state
+            .metrics
+            .record(&method, &route, status.as_u16(), started.elapsed());
+    }
     span.in_scope(|| {
         tracing::info!(
             method = %method,

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(healthz).service(readyz);
+    cfg.service(healthz).service(readyz).service(metrics);
 }
 
 /// Liveness: the process serves HTTP.
@@ -38,4 +38,48 @@ async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         }
     }
     .map_err(|e: ApiError| e)
+}
+
+/// Prometheus metrics (when `metrics.enabled`; bearer `metrics.token` when set).
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem))
+)]
+#[get("/metrics")]
+async fn metrics(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    use secrecy::ExposeSecret;
+    let m = &state.settings.metrics;
+    if !m.enabled {
+        return Err(ApiError::NotFound);
+    }
+    let expected = m.token.expose_secret();
+    if !expected.is_empty() {
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compare digests, so the comparison's time says nothing about the token.
+        if crate::auth::tokens::hash_opaque(given) != crate::auth::tokens::hash_opaque(expected) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let pending = crate::mail::pending_count(&state.db).await?;
+    let (size, idle) = match state.db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => {
+            let p = state.db.get_sqlite_connection_pool();
+            (p.size(), p.num_idle())
+        }
+        _ => {
+            let p = state.db.get_postgres_connection_pool();
+            (p.size(), p.num_idle())
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("content-type", "text/plain; version=0.0.4"))
+        .body(state.metrics.render(pending, size, idle)))
 }
