@@ -14,6 +14,7 @@ mod invitations;
 mod login;
 mod logs;
 mod neemrana;
+mod nodes;
 mod notes;
 mod openapi;
 mod properties;
