@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::domain::guard::{self, Context, Person, Span};
+use crate::domain::guard::{self, Context, Guard, Person, Span};
 use crate::domain::rights::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -18,7 +18,7 @@ pub async fn context(
     db: &impl sea_orm::ConnectionTrait,
     round_id: &str,
     dialogue_id: &str,
-) -> ApiResult<Context> {
+) -> ApiResult<Guard> {
     let roster = store::participants::list(db, round_id).await?;
     let mut role_counts: HashMap<Role, usize> = HashMap::new();
     let mut people = Vec::with_capacity(roster.len());
@@ -38,16 +38,18 @@ pub async fn context(
         .flat_map(|s| [Some(s.name), s.country])
         .flatten()
         .collect();
+    // The guard's index is built once here and reused for every text of the request.
     Ok(Context {
         people,
         role_counts: role_counts.into_iter().collect(),
         allowed,
-    })
+    }
+    .guard())
 }
 
 /// The spans of `text` that could attribute it, under the round's context.
-pub fn spans(ctx: &Context, text: &str) -> Vec<Span> {
-    guard::scan(text, ctx)
+pub fn spans(guard: &Guard, text: &str) -> Vec<Span> {
+    guard.scan(text)
 }
 
 /// `text` if it names nobody; with `redact`, `text` with every risky span replaced; otherwise
@@ -63,7 +65,7 @@ pub async fn check(
     apply(&ctx, text, redact)
 }
 
-pub fn apply(ctx: &Context, text: &str, redact: bool) -> ApiResult<String> {
+pub fn apply(ctx: &Guard, text: &str, redact: bool) -> ApiResult<String> {
     let spans = spans(ctx, text);
     if spans.is_empty() {
         return Ok(text.to_owned());

@@ -181,7 +181,7 @@ pub fn chatham_view(state: &AppState, n: chatham_note::Model) -> ApiResult<NoteV
 /// names someone who joined after its release shows "[a participant]" in their place.
 fn released_view(
     state: &AppState,
-    ctx: &crate::domain::guard::Context,
+    ctx: &crate::domain::guard::Guard,
     n: chatham_note::Model,
 ) -> ApiResult<NoteView> {
     let mut view = chatham_view(state, n)?;
