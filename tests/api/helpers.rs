@@ -184,6 +184,32 @@ impl TestApp {
     }
 }
 
+/// The real `backchannel` binary, configured by environment only (as an operator would), on
+/// `data_dir` and `db_url` (empty: SQLite in the data directory), listening on `port`, with
+/// debug-level JSON logs so tests can read what it logs.
+pub fn binary_command(data_dir: &Path, db_url: &str, port: u16) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_backchannel"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BACKCHANNEL_CONFIG_DIR", config_dir())
+        .env("BACKCHANNEL_STORAGE__DATA_DIR", data_dir)
+        .env("BACKCHANNEL_HTTP__PORT", port.to_string())
+        .env("BACKCHANNEL_LOG__LEVEL", "debug")
+        .env("BACKCHANNEL_LOG__FORMAT", "json")
+        .env("BACKCHANNEL_MAIL__POLL_INTERVAL_MS", "50")
+        .env("BACKCHANNEL_DATABASE__URL", db_url);
+    cmd
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A round-role fixture: what `TestApp::round_fixture` builds.
 pub struct RoundFixture {
     pub dialogue_id: String,

@@ -7,8 +7,7 @@
 //! durability across a restart, and reminders.
 
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use backchannel::entities::{dialogue_side, invitation, mail_outbox, participant, user};
@@ -23,7 +22,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_problem, config_dir, fresh_database_url, spawn_app, spawn_app_with,
+    TestApp, assert_problem, binary_command, free_port, fresh_database_url, spawn_app,
+    spawn_app_with,
 };
 
 /// A new account's password in accept bodies (12+ characters).
@@ -905,31 +905,6 @@ async fn tokens_in_a_query_string_or_path_are_never_accepted() {
     );
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
-
-/// The real binary, configured by environment only (as in `logs.rs`).
-fn command(data_dir: &Path, db_url: &str, port: u16) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BACKCHANNEL_CONFIG_DIR", config_dir())
-        .env("BACKCHANNEL_STORAGE__DATA_DIR", data_dir)
-        .env("BACKCHANNEL_HTTP__PORT", port.to_string())
-        .env("BACKCHANNEL_LOG__LEVEL", "debug")
-        .env("BACKCHANNEL_LOG__FORMAT", "json")
-        .env("BACKCHANNEL_MAIL__POLL_INTERVAL_MS", "50")
-        .env("BACKCHANNEL_DATABASE__URL", db_url);
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_full_invite_and_accept_flow_leaves_no_token_in_the_logs() {
     let dir = tempfile::tempdir().unwrap();
@@ -938,7 +913,7 @@ async fn a_full_invite_and_accept_flow_leaves_no_token_in_the_logs() {
     let port = free_port();
     let organizer_password = "organizer-password-51c0e2";
 
-    let mut create = command(&data_dir, &db_url, port)
+    let mut create = binary_command(&data_dir, &db_url, port)
         .args([
             "user",
             "create",
@@ -969,7 +944,7 @@ async fn a_full_invite_and_accept_flow_leaves_no_token_in_the_logs() {
     let mut logs = String::from_utf8_lossy(&created.stdout).into_owned()
         + &String::from_utf8_lossy(&created.stderr);
 
-    let mut server = command(&data_dir, &db_url, port)
+    let mut server = binary_command(&data_dir, &db_url, port)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

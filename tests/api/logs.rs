@@ -2,36 +2,13 @@
 //! account scenario with canary secrets; its logs (at debug level) hold none of them.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{config_dir, fresh_database_url};
-
-const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
-
-fn command(data_dir: &std::path::Path, db_url: &str, port: u16) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BACKCHANNEL_CONFIG_DIR", config_dir())
-        .env("BACKCHANNEL_STORAGE__DATA_DIR", data_dir)
-        .env("BACKCHANNEL_HTTP__PORT", port.to_string())
-        .env("BACKCHANNEL_LOG__LEVEL", "debug")
-        .env("BACKCHANNEL_LOG__FORMAT", "json")
-        .env("BACKCHANNEL_DATABASE__URL", db_url);
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{binary_command, free_port, fresh_database_url};
 
 #[tokio::test]
 async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
@@ -41,7 +18,7 @@ async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
     let port = free_port();
     let password = "canary-password-7f3a9c";
 
-    let mut create = command(&data_dir, &db_url, port)
+    let mut create = binary_command(&data_dir, &db_url, port)
         .args([
             "user",
             "create",
@@ -72,7 +49,7 @@ async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
         + &String::from_utf8_lossy(&created.stderr);
 
     // Without --password-stdin a password is generated and shown once.
-    let generated = command(&data_dir, &db_url, port)
+    let generated = binary_command(&data_dir, &db_url, port)
         .args([
             "user",
             "create",
@@ -92,7 +69,7 @@ async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
         .to_owned();
     assert!(shown.len() >= 24);
 
-    let mut server = command(&data_dir, &db_url, port)
+    let mut server = binary_command(&data_dir, &db_url, port)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

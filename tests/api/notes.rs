@@ -21,7 +21,8 @@ use sea_orm::{
 use serde_json::{Map, Value, json};
 
 use crate::helpers::{
-    TestApp, TestUser, assert_problem, config_dir, fresh_database_url, spawn_app, test_settings,
+    TestApp, TestUser, assert_problem, config_dir, free_port, fresh_database_url, spawn_app,
+    test_settings,
 };
 
 /// The fields a note may carry, to anyone.
@@ -1998,16 +1999,6 @@ async fn checks_33_fifty_concurrent_writers_of_twenty_notes_each_lose_nothing_an
 // ---------------------------------------------------------------------------------------------
 // The real binary: CHECKS 34, 38 and 40
 
-const BIN: &str = env!("CARGO_BIN_EXE_backchannel");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The server as a child process; killed if the test fails midway.
 struct Server {
     child: Child,
@@ -2024,7 +2015,7 @@ impl Server {
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(env!("CARGO_BIN_EXE_backchannel"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BACKCHANNEL_CONFIG_DIR", config_dir())
