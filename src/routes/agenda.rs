@@ -93,6 +93,7 @@ pub struct PatchItem {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"item_ids": ["3f1c…", "9a7e…", "c2d4…"]}))]
 pub struct OrderBody {
     /// Every item id of the round, once, in the new order.
     pub item_ids: Vec<String>,
@@ -112,6 +113,7 @@ pub struct StatusBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"round_id": "the id of a later round of the same dialogue"}))]
 pub struct CarryForwardBody {
     /// A later round of the same dialogue.
     pub round_id: String,

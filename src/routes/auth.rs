@@ -30,6 +30,7 @@ pub struct LoginRequest {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "the refresh token from login"}))]
 pub struct RefreshRequest {
     #[schema(value_type = String)]
     pub refresh_token: SecretString,

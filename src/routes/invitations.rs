@@ -85,6 +85,7 @@ pub struct CreatedInvitation {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "the token from the invitation mail"}))]
 pub struct TokenBody {
     #[schema(value_type = String)]
     pub token: SecretString,

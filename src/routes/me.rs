@@ -94,6 +94,7 @@ pub struct PatchMe {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "my current passphrase", "new_password": "a new, longer passphrase"}))]
 pub struct ChangePassword {
     #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,

@@ -71,6 +71,41 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("bct_…")
+                    .description(Some(
+                        "An API token from POST /api/v1/me/tokens; the operation's scope is listed with it",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Lists the `api_token` scheme, with the scope it needs, on every operation an API token may
+/// use: taken from `domain::scopes`, the table that enforces it, so the two cannot drift.
+fn add_api_token_security(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
+    for (path, item) in api.paths.paths.iter_mut() {
+        for (method, op) in [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ] {
+            if let (Some(op), Some(scope)) =
+                (op.as_mut(), crate::domain::scopes::required(method, path))
+            {
+                op.security
+                    .get_or_insert_with(Vec::new)
+                    .push(SecurityRequirement::new("api_token", [scope.as_str()]));
+            }
+        }
     }
 }
 
@@ -82,6 +117,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(root)
         .service(scope::scope("/api/v1").configure(api))
         .split_for_parts();
+    let mut api = api;
+    add_api_token_security(&mut api);
     api
 }
 

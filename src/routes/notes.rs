@@ -75,6 +75,7 @@ pub struct CreateNote {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "A participant suggested a joint hydrological data centre.", "redact": false}))]
 pub struct EditBody {
     pub body: String,
     #[serde(default)]
@@ -83,6 +84,7 @@ pub struct EditBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"version": 2}))]
 pub struct ApproveBody {
     /// The statement version being approved: must be the current one.
     pub version: i32,

@@ -41,6 +41,7 @@ pub struct CreateUser {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"disabled": true}))]
 pub struct PatchUser {
     /// A disabled account cannot sign in, and its tokens stop working at once.
     pub disabled: Option<bool>,

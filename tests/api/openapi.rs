@@ -88,3 +88,73 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_request_body_in_the_openapi_document_has_an_example() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) =
+                op["requestBody"]["content"]["application/json"]["schema"].as_object()
+            else {
+                continue;
+            };
+            let has_example = match schema.get("$ref").and_then(Value::as_str) {
+                Some(r) => {
+                    let name = r.rsplit('/').next().unwrap();
+                    let component = &doc["components"]["schemas"][name];
+                    component.get("example").is_some() || component.get("examples").is_some()
+                }
+                None => schema.contains_key("example"),
+            };
+            if !has_example {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "request bodies without an example: {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_document_shows_which_operations_api_tokens_reach_and_never_notes() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["components"]["securitySchemes"]["api_token"].is_object());
+    let schemes = |method: &str, path: &str| doc["paths"][path][method]["security"].to_string();
+    assert!(
+        schemes("get", "/api/v1/rounds/{round_id}").contains(r#"{"api_token":["rounds:read"]}"#),
+        "{}",
+        schemes("get", "/api/v1/rounds/{round_id}")
+    );
+    assert!(
+        schemes("patch", "/api/v1/agenda/{item_id}").contains(r#"{"api_token":["agenda:write"]}"#)
+    );
+    for (method, path) in [
+        ("post", "/api/v1/rounds/{round_id}/notes"),
+        ("get", "/api/v1/rounds/{round_id}/notes"),
+        ("get", "/api/v1/notes/{note_id}"),
+        ("get", "/api/v1/rounds/{round_id}/record"),
+        ("post", "/api/v1/me/tokens"),
+    ] {
+        assert!(
+            !schemes(method, path).contains("api_token"),
+            "{method} {path}"
+        );
+        assert!(schemes(method, path).contains("bearer"), "{method} {path}");
+    }
+}
