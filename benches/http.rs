@@ -181,6 +181,34 @@ async fn main_async() {
     .await;
     participants.print_vs(&plain);
 
+    // e2. The round read with a scoped API token instead of a session token (organizer's token,
+    //     scope rounds:read), against the same read with the session token.
+    let created = api
+        .post(
+            "/api/v1/me/tokens",
+            Some(&organizer),
+            &json!({"name": "bench", "scopes": ["rounds:read"]}),
+        )
+        .await;
+    let api_token = created["token"].as_str().expect("an API token").to_owned();
+    let url = format!("{base}/api/v1/rounds/{}", round.round_id);
+    let session = organizer.clone();
+    let by_session = run_scenario(&client, "round (session token)", CONCURRENCY, measure, {
+        let url = url.clone();
+        move |c: &Client| send_ok(c.get(&url).bearer_auth(&session))
+    })
+    .await;
+    by_session.print_vs(&plain);
+    let by_token = run_scenario(
+        &client,
+        "round (API token)",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&url).bearer_auth(&api_token)),
+    )
+    .await;
+    by_token.print_vs(&plain);
+
     // f. The agenda of 30 items: the organizer's working draft, then a delegate's published
     //    version.
     let url = format!("{base}/api/v1/rounds/{}/agenda", round.round_id);
