@@ -101,17 +101,14 @@ pub async fn round(
     auth: &AuthUser,
     round_id: &str,
 ) -> ApiResult<RoundAccess> {
-    let round = store::rounds::find(db, round_id)
+    let (round, dialogue) = store::rounds::find_with_dialogue(db, round_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let organizer = store::dialogues::is_organizer(db, &round.dialogue_id, auth.id()).await?;
-    let membership = store::participants::find(db, round_id, auth.id()).await?;
+    let (organizer, membership) =
+        store::participants::seat(db, &dialogue.id, &round.id, auth.id()).await?;
     if !organizer && membership.is_none() {
         return Err(ApiError::NotFound);
     }
-    let dialogue = store::dialogues::find(db, &round.dialogue_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     Ok(RoundAccess {
         round,
         dialogue,

@@ -21,6 +21,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::dialogue::Entity",
+        from = "Column::DialogueId",
+        to = "super::dialogue::Column::Id"
+    )]
+    Dialogue,
+}
+
+impl Related<super::dialogue::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Dialogue.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

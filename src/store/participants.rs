@@ -126,3 +126,54 @@ pub async fn memberships(
         .all(db)
         .await
 }
+
+/// Whether the user organizes the dialogue, and their membership of the round, in one query
+/// (every round-scoped request needs both).
+pub async fn seat(
+    db: &impl ConnectionTrait,
+    dialogue_id: &str,
+    round_id: &str,
+    user_id: &str,
+) -> Result<(bool, Option<participant::Model>), DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT EXISTS(SELECT 1 FROM dialogue_organizers WHERE dialogue_id = $1 AND user_id = $2) AS organizer, \
+             p.side_key, p.role, p.attendance, p.joined_at \
+             FROM (SELECT 1) AS one LEFT JOIN participants p ON p.round_id = $3 AND p.user_id = $4"
+        }
+        _ => {
+            "SELECT EXISTS(SELECT 1 FROM dialogue_organizers WHERE dialogue_id = ? AND user_id = ?) AS organizer, \
+             p.side_key, p.role, p.attendance, p.joined_at \
+             FROM (SELECT 1) AS one LEFT JOIN participants p ON p.round_id = ? AND p.user_id = ?"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                dialogue_id.into(),
+                user_id.into(),
+                round_id.into(),
+                user_id.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("seat".into()))?;
+    let organizer: bool = row.try_get("", "organizer")?;
+    let side: Option<String> = row.try_get("", "side_key")?;
+    let membership = match side {
+        Some(side_key) => Some(participant::Model {
+            round_id: round_id.to_owned(),
+            user_id: user_id.to_owned(),
+            side_key,
+            role: row.try_get("", "role")?,
+            attendance: row.try_get("", "attendance")?,
+            joined_at: row.try_get("", "joined_at")?,
+        }),
+        None => None,
+    };
+    Ok((organizer, membership))
+}
