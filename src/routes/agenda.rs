@@ -380,6 +380,28 @@ async fn check_leads(
     Ok(out)
 }
 
+/// The slot, checked against the round, once every field parsed (errors are collected).
+fn checked_slot(
+    access: &RoundAccess,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    errors: &mut Vec<FieldError>,
+) -> Option<agenda::Slot> {
+    if !errors.is_empty() {
+        return None;
+    }
+    agenda::check_slot(
+        starts_at,
+        ends_at,
+        zone(access),
+        access.round.starts_on,
+        access.round.ends_on,
+    )
+    .map_err(|e| errors.push(slot_error(e)))
+    .ok()
+    .flatten()
+}
+
 fn slot_error(e: SlotError) -> FieldError {
     match e {
         SlotError::Incomplete => {
@@ -480,20 +502,7 @@ async fn create_item(
     let starts_at = parse_instant("starts_at", body.starts_at.as_deref(), &mut errors);
     let ends_at = parse_instant("ends_at", body.ends_at.as_deref(), &mut errors);
     let leads = check_leads(&state.db, &access.round.id, &body.leads, &mut errors).await?;
-    let slot = if errors.is_empty() {
-        agenda::check_slot(
-            starts_at,
-            ends_at,
-            zone(&access),
-            access.round.starts_on,
-            access.round.ends_on,
-        )
-        .map_err(|e| errors.push(slot_error(e)))
-        .ok()
-        .flatten()
-    } else {
-        None
-    };
+    let slot = checked_slot(&access, starts_at, ends_at, &mut errors);
     let Some(title) = title.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -714,20 +723,7 @@ async fn patch_item(
         Some(v) => parse_instant("ends_at", v.as_deref(), &mut errors),
         None => model.ends_at,
     };
-    let slot = if errors.is_empty() {
-        agenda::check_slot(
-            starts_at,
-            ends_at,
-            zone(&access),
-            access.round.starts_on,
-            access.round.ends_on,
-        )
-        .map_err(|e| errors.push(slot_error(e)))
-        .ok()
-        .flatten()
-    } else {
-        None
-    };
+    let slot = checked_slot(&access, starts_at, ends_at, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
