@@ -119,7 +119,45 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     let mut api = api;
     add_api_token_security(&mut api);
+    add_body_errors(&mut api);
     api
+}
+
+/// Every operation with a JSON body can answer 413 (over `http.json_limit_bytes`) and 415
+/// (missing or wrong Content-Type): the JSON extractor's answers, documented in one place.
+fn add_body_errors(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, ResponseBuilder, content::ContentBuilder};
+    let problem = || {
+        ResponseBuilder::new().content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+    };
+    for item in api.paths.paths.values_mut() {
+        for op in [&mut item.post, &mut item.put, &mut item.patch]
+            .into_iter()
+            .flatten()
+        {
+            if op.request_body.is_none() {
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            responses.entry("413".into()).or_insert_with(|| {
+                problem()
+                    .description("The body is larger than this route accepts")
+                    .build()
+                    .into()
+            });
+            responses.entry("415".into()).or_insert_with(|| {
+                problem()
+                    .description("The body is not application/json")
+                    .build()
+                    .into()
+            });
+        }
+    }
 }
 
 pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {

@@ -112,7 +112,7 @@ async fn list_users(
     request_body = PatchUser,
     responses(
         (status = 200, body = Account), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)
     )
 )]
 #[patch("/users/{user_id}")]

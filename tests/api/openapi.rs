@@ -117,6 +117,14 @@ async fn every_request_body_in_the_openapi_document_has_an_example() {
             if !has_example {
                 missing.push(format!("{} {path}", method.to_uppercase()));
             }
+            for status in ["413", "415"] {
+                if op["responses"].get(status).is_none() {
+                    missing.push(format!(
+                        "{} {path}: no {status} response",
+                        method.to_uppercase()
+                    ));
+                }
+            }
         }
     }
     assert!(
