@@ -1,6 +1,6 @@
 //! Key rotation for data at rest. `rotate` adds a new key to the front of the ring in
 //! `<data_dir>/notes.key` (so it seals from now on) and re-seals every sealed row under it: note
-//! bodies, summaries, statements, agenda outcomes and queued mail. Each row is rewritten on its
+//! bodies, summaries, statements, agenda outcomes, queued mail and webhook secrets. Each row is rewritten on its
 //! own with a guard on its old key id, so an interrupted run loses nothing and `--resume` picks
 //! up the rows still under an older key. Old keys stay in the ring (rows restored from a backup
 //! may need them) unless `--retire` is given and no row uses them any more.
@@ -20,13 +20,14 @@ use crate::settings::Settings;
 use crate::storage::{self, Keys};
 
 /// A sealed column: table, id column (also the associated data), text column, key-id column.
-const SEALED: [(&str, &str, &str, &str); 6] = [
+const SEALED: [(&str, &str, &str, &str); 7] = [
     ("private_notes", "id", "body_sealed", "key_id"),
     ("chatham_notes", "id", "body_sealed", "key_id"),
     ("summaries", "agenda_item_id", "body_sealed", "key_id"),
     ("statements", "round_id", "body_sealed", "key_id"),
     ("agenda_items", "id", "outcome_sealed", "outcome_key_id"),
     ("mail_outbox", "id", "sealed", "key_id"),
+    ("webhooks", "id", "secret_sealed", "key_id"),
 ];
 
 pub struct Report {

@@ -25,6 +25,28 @@ pub struct Settings {
     pub mail: MailSettings,
     pub notes: NoteSettings,
     pub metrics: MetricsSettings,
+    pub webhooks: WebhookSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Admit destinations on loopback, private and other inward addresses (tests, or a
+    /// receiver on the same private network). Off: such destinations are refused, at creation
+    /// and again at every delivery, so webhooks cannot be aimed at this network.
+    pub allow_private_destinations: bool,
+    /// Admit plain `http://` destinations (otherwise `https://` only).
+    pub allow_http: bool,
+    /// How often the background sender looks for due deliveries.
+    pub poll_interval_ms: u64,
+    /// Attempts before a delivery is given up (it stays listed, marked failed).
+    pub max_attempts: i32,
+    /// The first retry waits this long; each next one twice as long, up to an hour.
+    pub backoff_base_ms: u64,
+    /// Per request: connecting, sending and the receiver's answer.
+    pub timeout_secs: u64,
+    /// Delivered and failed deliveries are kept this many days for the deliveries list.
+    pub retention_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -369,6 +391,31 @@ impl Settings {
             return Err(SettingsError::new(
                 "mail.poll_interval_ms",
                 "poll interval ≥ 10 ms and max_attempts ≥ 1",
+            ));
+        }
+        let w = &self.webhooks;
+        if w.poll_interval_ms < 10 || !(1..=50).contains(&w.max_attempts) {
+            return Err(SettingsError::new(
+                "webhooks.poll_interval_ms",
+                "poll interval ≥ 10 ms and max_attempts between 1 and 50",
+            ));
+        }
+        if !(10..=3_600_000).contains(&w.backoff_base_ms) {
+            return Err(SettingsError::new(
+                "webhooks.backoff_base_ms",
+                "must be between 10 ms and one hour",
+            ));
+        }
+        if !(1..=60).contains(&w.timeout_secs) {
+            return Err(SettingsError::new(
+                "webhooks.timeout_secs",
+                "must be between 1 and 60",
+            ));
+        }
+        if !(1..=365).contains(&w.retention_days) {
+            return Err(SettingsError::new(
+                "webhooks.retention_days",
+                "must be between 1 and 365",
             ));
         }
         if self.notes.min_release_group < 3 {

@@ -112,6 +112,8 @@ impl Application {
             Cipher::new(&keys.notes).map_err(|e| StartError::Other(format!("notes.key: {e}")))?;
         let transport =
             crate::mail::Transport::from_settings(&settings).map_err(StartError::Other)?;
+        let webhook_sender =
+            crate::webhooks::Sender::new(&settings.webhooks).map_err(StartError::Other)?;
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             db,
@@ -176,8 +178,14 @@ impl Application {
             transport,
             settings.mail.clone(),
         );
-        // Every minute: forget rate-limit keys whose quota has refilled (bounded memory) and
-        // queue reminders for invitations about to expire.
+        let webhook_task = crate::webhooks::spawn_sender(
+            state.db.clone(),
+            state.cipher.clone(),
+            webhook_sender,
+            settings.webhooks.clone(),
+        );
+        // Every minute: forget rate-limit keys whose quota has refilled (bounded memory), queue
+        // reminders for invitations about to expire, and forget old webhook deliveries.
         let periodic_state = state.clone();
         let periodic = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -190,13 +198,19 @@ impl Application {
                 if let Err(e) = crate::routes::invitations::send_reminders(s).await {
                     tracing::warn!(error = %e, "invitation reminders");
                 }
+                let kept = chrono::Duration::days(s.settings.webhooks.retention_days);
+                if let Err(e) =
+                    crate::store::webhooks::prune(&s.db, crate::store::now() - kept).await
+                {
+                    tracing::warn!(error = %e, "pruning webhook deliveries");
+                }
             }
         });
         Ok(Self {
             port,
             server,
             state,
-            background: vec![sender, periodic],
+            background: vec![sender, webhook_task, periodic],
         })
     }
 

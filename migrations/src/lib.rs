@@ -9,6 +9,7 @@ mod m20261129_000003_agenda;
 mod m20261129_000004_notes;
 mod m20261129_000005_api_tokens;
 mod m20261129_000006_calendar_feeds;
+mod m20261201_000007_webhooks;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_notes::Migration),
             Box::new(m20261129_000005_api_tokens::Migration),
             Box::new(m20261129_000006_calendar_feeds::Migration),
+            Box::new(m20261201_000007_webhooks::Migration),
         ]
     }
 }

@@ -9,3 +9,4 @@ pub mod rights;
 pub mod round;
 pub mod scopes;
 pub mod text;
+pub mod webhooks;

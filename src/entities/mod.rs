@@ -25,3 +25,5 @@ pub mod statement;
 pub mod statement_approval;
 pub mod summary;
 pub mod user;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -24,6 +24,7 @@ use crate::domain::agenda::{
 };
 use crate::domain::rights::Action;
 use crate::domain::text;
+use crate::domain::webhooks::Event;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::startup::AppState;
 use crate::store::agenda::{Item, MAX_ITEMS_PER_ROUND};
@@ -1275,6 +1276,13 @@ async fn publish_agenda(
             &access.round.id,
             Some(json!({"version": version.number})),
         ),
+    )
+    .await?;
+    store::webhooks::emit(
+        &tx,
+        &access.round.dialogue_id,
+        Event::AgendaPublished,
+        json!({"round_id": access.round.id, "version": version.number}),
     )
     .await?;
     tx.commit().await?;

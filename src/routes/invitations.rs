@@ -22,6 +22,7 @@ use crate::domain::account::{Email, NewAccount};
 use crate::domain::rights::{Action, Role};
 use crate::domain::round::RoundStatus;
 use crate::domain::text;
+use crate::domain::webhooks::Event;
 use crate::entities::{dialogue, invitation, round};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::mail::{self, OutgoingMail};
@@ -732,6 +733,13 @@ async fn accept(
         },
     )
     .await?;
+    store::webhooks::emit(
+        &tx,
+        &round.dialogue_id,
+        Event::InvitationAccepted,
+        json!({"round_id": round.id, "invitation_id": inv.id}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(no_store(HttpResponse::Created()).json(Membership {
         round_id: round.id,
@@ -771,6 +779,13 @@ async fn decline(
             target_id: Some(&inv.id),
             detail: None,
         },
+    )
+    .await?;
+    store::webhooks::emit(
+        &tx,
+        &round.dialogue_id,
+        Event::InvitationDeclined,
+        json!({"round_id": round.id, "invitation_id": inv.id}),
     )
     .await?;
     tx.commit().await?;

@@ -13,6 +13,7 @@ pub mod participants;
 pub mod rounds;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, web};
@@ -36,7 +37,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .configure(agenda::configure)
         .configure(notes::configure)
         .configure(tokens::configure)
-        .configure(feed::configure);
+        .configure(feed::configure)
+        .configure(webhooks::configure);
 }
 
 /// Routes at the root.

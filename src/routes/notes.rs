@@ -27,6 +27,7 @@ use crate::auth::tokens::{hash_opaque, new_opaque_token};
 use crate::domain::dialogue::Rule;
 use crate::domain::rights::Action;
 use crate::domain::text;
+use crate::domain::webhooks::Event;
 use crate::entities::{chatham_note, private_note};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::record;
@@ -847,6 +848,14 @@ async fn approve_statement(
                 target_id: Some(&access.round.id),
                 detail: Some(json!({"version": current.version})),
             },
+        )
+        .await?;
+        // Which sides approved, and who, stays out of the event: the version is enough.
+        store::webhooks::emit(
+            &tx,
+            &access.dialogue.id,
+            Event::StatementAdopted,
+            json!({"round_id": access.round.id, "version": current.version}),
         )
         .await?;
     }

@@ -15,6 +15,7 @@ use crate::domain::readiness::{self, Check};
 use crate::domain::rights::Action;
 use crate::domain::round::RoundStatus;
 use crate::domain::text;
+use crate::domain::webhooks::Event;
 use crate::entities::round;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::routes::{Page, PageQuery};
@@ -251,6 +252,13 @@ async fn create_round(
         },
     )
     .await?;
+    store::webhooks::emit(
+        &tx,
+        &round.dialogue_id,
+        Event::RoundCreated,
+        json!({"round_id": round.id, "sequence": round.sequence, "status": round.status}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(round_view(round, None)))
 }
@@ -416,6 +424,8 @@ async fn patch_round(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    // Which fields changed, by name: receivers read the values through the API.
+    let changed = changed_fields(&access.round, &model);
     let tx = db::begin_write(&state.db).await?;
     let round = store::rounds::update(&tx, model).await?;
     store::audit::record(
@@ -431,9 +441,45 @@ async fn patch_round(
         },
     )
     .await?;
+    if !changed.is_empty() {
+        store::webhooks::emit(
+            &tx,
+            &round.dialogue_id,
+            Event::RoundUpdated,
+            json!({"round_id": round.id, "sequence": round.sequence, "changed": changed}),
+        )
+        .await?;
+    }
     tx.commit().await?;
     let role = access.role().map(|r| r.as_str().to_owned());
     Ok(HttpResponse::Ok().json(round_view(round, role)))
+}
+
+/// The names of the round fields a PATCH changes (venue and dates as one name each).
+fn changed_fields(before: &round::Model, after: &round::ActiveModel) -> Vec<&'static str> {
+    fn differs<T: PartialEq + Clone + Into<sea_orm::Value>>(
+        now: &sea_orm::ActiveValue<T>,
+        was: &T,
+    ) -> bool {
+        matches!(now, sea_orm::ActiveValue::Set(v) if v != was)
+    }
+    let mut changed = Vec::new();
+    if differs(&after.title, &before.title) {
+        changed.push("title");
+    }
+    if differs(&after.venue_name, &before.venue_name)
+        || differs(&after.venue_city, &before.venue_city)
+        || differs(&after.venue_country, &before.venue_country)
+    {
+        changed.push("venue");
+    }
+    if differs(&after.timezone, &before.timezone) {
+        changed.push("timezone");
+    }
+    if differs(&after.starts_on, &before.starts_on) || differs(&after.ends_on, &before.ends_on) {
+        changed.push("dates");
+    }
+    changed
 }
 
 /// Readiness checks for the round, from the current roster and agenda.
@@ -530,6 +576,14 @@ async fn change_status(
             target_id: Some(&access.round.id),
             detail: Some(json!({"from": from.as_str(), "to": to.as_str()})),
         },
+    )
+    .await?;
+    store::webhooks::emit(
+        &tx,
+        &access.round.dialogue_id,
+        Event::RoundStatusChanged,
+        json!({"round_id": access.round.id, "sequence": access.round.sequence,
+               "from": from.as_str(), "to": to.as_str()}),
     )
     .await?;
     tx.commit().await?;

@@ -10,6 +10,7 @@ pub mod participants;
 pub mod rounds;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 

@@ -23,3 +23,4 @@ mod rights;
 mod rounds;
 mod storage;
 mod tokens;
+mod webhooks;

@@ -186,6 +186,11 @@ fn round_body(title: &str) -> Value {
            "ends_on": "2027-08-12", "venue": {"name": "Bhurban", "city": "Murree"}})
 }
 
+/// A webhook nobody listens to (its deliveries simply fail and retry).
+fn webhook_body() -> Value {
+    json!({"url": "https://hooks.example.org/backchannel", "events": ["round.updated"]})
+}
+
 fn invitation_body(email: &str) -> Value {
     json!({"email": email, "name": "Invited Person", "side": "india", "role": "delegate"})
 }
@@ -335,6 +340,29 @@ impl World {
             )
             .await;
         assert_eq!(res.status(), StatusCode::CREATED, "setup: an invitation");
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A webhook of dialogue A, registered by the organizer. Earlier ones are removed first:
+    /// a dialogue keeps at most 20.
+    async fn fresh_webhook(&self) -> String {
+        backchannel::entities::webhook::Entity::delete_many()
+            .filter(backchannel::entities::webhook::Column::DialogueId.eq(&self.dialogue_id))
+            .exec(&self.app.db)
+            .await
+            .unwrap();
+        let res = self
+            .app
+            .post_json(
+                &format!("/api/v1/dialogues/{}/webhooks", self.dialogue_id),
+                Some(self.organizer_token()),
+                &webhook_body(),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "setup: a webhook");
         res.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()
@@ -619,6 +647,14 @@ impl World {
             ("POST", "/api/v1/dialogues/{dialogue_id}/rounds") => {
                 (path, Some(round_body("Another round")))
             }
+            ("GET", "/api/v1/dialogues/{dialogue_id}/webhooks") => (path, None),
+            ("POST", "/api/v1/dialogues/{dialogue_id}/webhooks") => (path, Some(webhook_body())),
+            ("DELETE", "/api/v1/webhooks/{webhook_id}")
+            | ("GET", "/api/v1/webhooks/{webhook_id}/deliveries")
+            | ("POST", "/api/v1/webhooks/{webhook_id}/test") => (
+                path.replace("{webhook_id}", &self.fresh_webhook().await),
+                None,
+            ),
             ("PATCH", "/api/v1/rounds/{round_id}") => (path, Some(json!({"title": "Renamed"}))),
             ("POST", "/api/v1/rounds/{round_id}/status") => {
                 self.reset_round_to_draft().await;
@@ -977,6 +1013,7 @@ fn valid_body(method: &str, template: &str, later_round_id: &str) -> Option<Valu
         | ("PUT", "/api/v1/agenda/{item_id}/summary")
         | ("PUT", "/api/v1/rounds/{round_id}/statement") => Some(json!({"body": SUMMARY_TEXT})),
         ("POST", "/api/v1/rounds/{round_id}/statement/approve") => Some(json!({"version": 1})),
+        ("POST", "/api/v1/dialogues/{dialogue_id}/webhooks") => Some(webhook_body()),
         _ => None,
     }
 }
@@ -1035,6 +1072,7 @@ async fn malformed_ids_get_the_same_404_as_unknown_ids() {
             "/api/v1/dialogues/",
             "/api/v1/invitations/",
             "/api/v1/agenda/",
+            "/api/v1/webhooks/",
             // A note id is the only id of its routes: unknown, malformed and (the matrix)
             // someone else's note all answer this same 404.
             "/api/v1/notes/",
