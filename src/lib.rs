@@ -11,6 +11,7 @@ pub mod entities;
 pub mod error;
 pub mod mail;
 pub mod metrics;
+pub mod outbox;
 pub mod ratelimit;
 pub mod record;
 pub mod rotation;

@@ -16,11 +16,9 @@
 //! * **Polite retries.** A failed attempt is retried after 2^attempts seconds, capped at one
 //!   hour; after `mail.max_attempts` attempts the row is kept but marked failed (as is a message
 //!   that can never be sent, such as one that no longer opens or has an invalid recipient).
-//! * **Several nodes may send.** Due rows are claimed for a while (`claimed_until`) before they
-//!   are sent: on PostgreSQL the claiming `SELECT … FOR UPDATE SKIP LOCKED` lets concurrent
-//!   senders take disjoint rows; on SQLite the `BEGIN IMMEDIATE` write transaction from
-//!   [`crate::db::begin_write`] serialises claimers. A claim expires, so the rows of a node that
-//!   crashed mid-pass are retried by another.
+//! * **Several nodes may send.** Due rows are claimed for a while before they are sent
+//!   ([`crate::outbox::claim`]); a claim expires, so the rows of a node that crashed mid-pass
+//!   are retried by another.
 //! * **Quiet logs.** Log lines carry the row id, the kind of mail and a short error kind, never the
 //!   recipient, subject or body (SMTP replies are not logged either: they may quote the address).
 
@@ -32,10 +30,10 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -235,22 +233,13 @@ fn due(now: chrono::DateTime<chrono::Utc>) -> Condition {
         )
 }
 
-/// The oldest due rows, locked on PostgreSQL so concurrent claimers skip each other's rows.
-fn claim_query(
-    now: chrono::DateTime<chrono::Utc>,
-    backend: DbBackend,
-) -> sea_orm::Select<mail_outbox::Entity> {
-    let query = mail_outbox::Entity::find()
+/// The oldest due rows.
+fn due_rows(now: chrono::DateTime<chrono::Utc>) -> sea_orm::Select<mail_outbox::Entity> {
+    mail_outbox::Entity::find()
         .filter(due(now))
         .order_by_asc(mail_outbox::Column::NextAttemptAt)
         .order_by_asc(mail_outbox::Column::Id)
-        .limit(BATCH);
-    if backend == DbBackend::Postgres {
-        // SQLite has no row locks; its write transaction already serialises claimers.
-        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-    } else {
-        query
-    }
+        .limit(BATCH)
 }
 
 /// Claims up to [`BATCH`] due rows; returns the claim's expiry (which also identifies it) and
@@ -258,38 +247,17 @@ fn claim_query(
 async fn claim_due(
     db: &DatabaseConnection,
 ) -> Result<Option<(chrono::DateTime<chrono::Utc>, Vec<mail_outbox::Model>)>, DbErr> {
-    // A plain read first, so an idle poll never takes SQLite's write lock.
-    let any_due: Option<String> = mail_outbox::Entity::find()
-        .select_only()
-        .column(mail_outbox::Column::Id)
-        .filter(due(now()))
-        .into_tuple()
-        .one(db)
-        .await?;
-    if any_due.is_none() {
-        return Ok(None);
-    }
-
-    let txn = crate::db::begin_write(db).await?;
-    let now = now();
-    let rows = claim_query(now, txn.get_database_backend())
-        .all(&txn)
-        .await?;
-    if rows.is_empty() {
-        txn.commit().await?;
-        return Ok(None);
-    }
-    let claimed_until = now + chrono::Duration::seconds(CLAIM_SECS);
-    mail_outbox::Entity::update_many()
-        .col_expr(
-            mail_outbox::Column::ClaimedUntil,
-            Expr::value(claimed_until),
-        )
-        .filter(mail_outbox::Column::Id.is_in(rows.iter().map(|r| r.id.clone())))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(Some((claimed_until, rows)))
+    crate::outbox::claim(
+        db,
+        due_rows,
+        crate::outbox::Columns {
+            id: mail_outbox::Column::Id,
+            claimed_until: mail_outbox::Column::ClaimedUntil,
+            id_of: |r| r.id.clone(),
+        },
+        chrono::Duration::seconds(CLAIM_SECS),
+    )
+    .await
 }
 
 /// Opens and builds one queued message.
@@ -763,17 +731,11 @@ mod tests {
     }
 
     #[test]
-    fn the_claim_locks_rows_on_postgres_only() {
-        use sea_orm::QueryTrait;
-        let pg = claim_query(now(), DbBackend::Postgres)
-            .build(DbBackend::Postgres)
-            .to_string();
-        assert!(pg.ends_with("LIMIT 20 FOR UPDATE SKIP LOCKED"), "{pg}");
-        assert!(pg.contains(r#""claimed_until" IS NULL OR"#), "{pg}");
-        let sqlite = claim_query(now(), DbBackend::Sqlite)
-            .build(DbBackend::Sqlite)
-            .to_string();
-        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
+    fn the_due_rows_are_the_oldest_unclaimed_ones() {
+        use sea_orm::{DbBackend, QueryTrait};
+        let sql = due_rows(now()).build(DbBackend::Postgres).to_string();
+        assert!(sql.contains(r#""claimed_until" IS NULL OR"#), "{sql}");
+        assert!(sql.ends_with("LIMIT 20"), "{sql}");
     }
 
     #[test]

@@ -6,9 +6,8 @@
 //!   (`store::webhooks::emit`); a restart or a receiver outage leaves the row for a later pass.
 //!   Delivery is at least once: a node that dies between the receiver's answer and recording it
 //!   sends again after its claim expires, with the same event id, so receivers de-duplicate.
-//! * **One node at a time.** Due rows are claimed for a while (`claimed_until`) before they are
-//!   sent: on PostgreSQL `SELECT … FOR UPDATE SKIP LOCKED` lets several nodes take disjoint rows;
-//!   on SQLite the `BEGIN IMMEDIATE` write transaction serialises claimers.
+//! * **One node at a time.** Due rows are claimed for a while before they are sent
+//!   ([`crate::outbox::claim`], `FOR UPDATE SKIP LOCKED` on PostgreSQL).
 //! * **Signed.** Each request carries `Backchannel-Signature: t=…,v1=…` (HMAC-SHA256 with the
 //!   webhook's secret over `"<t>.<body>"`), `Backchannel-Event-Id` and `Backchannel-Event`.
 //! * **Never inward.** With `webhooks.allow_private_destinations` off, every address a host name
@@ -25,10 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use url::Host;
 
@@ -189,20 +188,13 @@ fn due(now: chrono::DateTime<chrono::Utc>) -> Condition {
         )
 }
 
-fn claim_query(
-    now: chrono::DateTime<chrono::Utc>,
-    backend: DbBackend,
-) -> sea_orm::Select<webhook_delivery::Entity> {
-    let query = webhook_delivery::Entity::find()
+/// The oldest due rows.
+fn due_rows(now: chrono::DateTime<chrono::Utc>) -> sea_orm::Select<webhook_delivery::Entity> {
+    webhook_delivery::Entity::find()
         .filter(due(now))
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
         .order_by_asc(webhook_delivery::Column::Id)
-        .limit(BATCH);
-    if backend == DbBackend::Postgres {
-        query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-    } else {
-        query
-    }
+        .limit(BATCH)
 }
 
 /// How long a claim keeps other senders off a row: long enough for a whole batch to time out.
@@ -214,37 +206,17 @@ async fn claim_due(
     db: &DatabaseConnection,
     settings: &WebhookSettings,
 ) -> Result<Option<(chrono::DateTime<chrono::Utc>, Vec<webhook_delivery::Model>)>, DbErr> {
-    // A plain read first, so an idle poll never takes SQLite's write lock.
-    let any_due: Option<String> = webhook_delivery::Entity::find()
-        .select_only()
-        .column(webhook_delivery::Column::Id)
-        .filter(due(now()))
-        .into_tuple()
-        .one(db)
-        .await?;
-    if any_due.is_none() {
-        return Ok(None);
-    }
-    let txn = crate::db::begin_write(db).await?;
-    let now = now();
-    let rows = claim_query(now, txn.get_database_backend())
-        .all(&txn)
-        .await?;
-    if rows.is_empty() {
-        txn.commit().await?;
-        return Ok(None);
-    }
-    let claimed_until = now + chrono::Duration::seconds(claim_secs(settings));
-    webhook_delivery::Entity::update_many()
-        .col_expr(
-            webhook_delivery::Column::ClaimedUntil,
-            Expr::value(claimed_until),
-        )
-        .filter(webhook_delivery::Column::Id.is_in(rows.iter().map(|r| r.id.clone())))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(Some((claimed_until, rows)))
+    crate::outbox::claim(
+        db,
+        due_rows,
+        crate::outbox::Columns {
+            id: webhook_delivery::Column::Id,
+            claimed_until: webhook_delivery::Column::ClaimedUntil,
+            id_of: |r| r.id.clone(),
+        },
+        chrono::Duration::seconds(claim_secs(settings)),
+    )
+    .await
 }
 
 fn backoff_ms(settings: &WebhookSettings, attempts: i32) -> u64 {
@@ -432,18 +404,5 @@ mod tests {
         let name: Name = "localhost".parse().unwrap();
         let addrs: Vec<SocketAddr> = lax.resolve(name).await.unwrap().collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
-    }
-
-    #[test]
-    fn the_claim_locks_rows_on_postgres_only() {
-        use sea_orm::QueryTrait;
-        let pg = claim_query(now(), DbBackend::Postgres)
-            .build(DbBackend::Postgres)
-            .to_string();
-        assert!(pg.ends_with("FOR UPDATE SKIP LOCKED"), "{pg}");
-        let sqlite = claim_query(now(), DbBackend::Sqlite)
-            .build(DbBackend::Sqlite)
-            .to_string();
-        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
     }
 }
