@@ -303,9 +303,9 @@ async fn main_async() {
         TOPIC_ROUNDS * ROUND_ITEMS,
         begun.elapsed().as_secs_f64()
     );
-    let url = format!("{base}/api/v1/dialogues/{dialogue_id}/topics/water");
+    let url = format!("{base}/api/v1/dialogues/{dialogue_id}/topics/water?limit={TOPIC_ROUNDS}");
     let history = api.get(&url, &organizer).await;
-    let rounds = history.as_array().expect("topic history");
+    let rounds = history["items"].as_array().expect("topic history");
     assert_eq!(rounds.len(), TOPIC_ROUNDS, "rounds in the topic history");
     assert_eq!(
         rounds.iter().map(|r| count(&r["items"])).sum::<usize>(),
@@ -322,6 +322,18 @@ async fn main_async() {
     )
     .await;
     topic.print_vs(&plain);
+    // The same history a page of 10 rounds at a time, as a client pages through it.
+    let page_url = format!("{base}/api/v1/dialogues/{dialogue_id}/topics/water?limit=10");
+    let reader = organizer.clone();
+    let topic_page = run_scenario(
+        &client,
+        "topic history, 10 rounds",
+        CONCURRENCY,
+        measure,
+        move |c: &Client| send_ok(c.get(&page_url).bearer_auth(&reader)),
+    )
+    .await;
+    topic_page.print_vs(&plain);
 
     // j. Invitations accepted concurrently on the new-account path (argon2 per accept): a
     //    fixed batch rather than a fixed duration.

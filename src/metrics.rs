@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts and latencies by method and route template (never the
-//! concrete path, which holds ids), the mail outbox's depth and the database pool's use.
+//! concrete path, which holds ids), the depths of the mail outbox and of the webhook
+//! deliveries, and the database pool's use.
 //! Served at `/metrics` only when `metrics.enabled`, behind `metrics.token` when one is set.
 
 use std::collections::BTreeMap;
@@ -42,7 +43,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges the caller measured.
-    pub fn render(&self, outbox_pending: u64, pool_size: u32, pool_idle: usize) -> String {
+    pub fn render(&self, outbox: Outboxes, pool_size: u32, pool_idle: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP backchannel_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE backchannel_http_requests_total counter\n");
@@ -86,13 +87,22 @@ impl Metrics {
         }
         let _ = write!(
             out,
-            "# HELP backchannel_mail_outbox_pending Messages waiting in the mail outbox.\n# TYPE backchannel_mail_outbox_pending gauge\nbackchannel_mail_outbox_pending {outbox_pending}\n\
+            "# HELP backchannel_mail_outbox_pending Messages waiting in the mail outbox.\n# TYPE backchannel_mail_outbox_pending gauge\nbackchannel_mail_outbox_pending {}\n\
+             # HELP backchannel_webhook_deliveries_pending Webhook deliveries waiting to be sent.\n# TYPE backchannel_webhook_deliveries_pending gauge\nbackchannel_webhook_deliveries_pending {}\n\
              # HELP backchannel_db_pool_connections Database pool connections by state.\n# TYPE backchannel_db_pool_connections gauge\n\
              backchannel_db_pool_connections{{state=\"idle\"}} {pool_idle}\nbackchannel_db_pool_connections{{state=\"in_use\"}} {}\n",
+            outbox.mail,
+            outbox.webhooks,
             (pool_size as usize).saturating_sub(pool_idle)
         );
         out
     }
+}
+
+/// What waits in the background senders' outboxes.
+pub struct Outboxes {
+    pub mail: u64,
+    pub webhooks: u64,
 }
 
 fn escape(s: &str) -> String {
@@ -120,7 +130,14 @@ mod tests {
             200,
             Duration::from_millis(300),
         );
-        let text = m.render(2, 8, 6);
+        let text = m.render(
+            Outboxes {
+                mail: 2,
+                webhooks: 3,
+            },
+            8,
+            6,
+        );
         assert!(text.contains("backchannel_http_requests_total{method=\"GET\",route=\"/api/v1/rounds/{round_id}\",status=\"200\"} 2"), "{text}");
         assert!(
             text.contains("le=\"0.005\"} 1")
@@ -130,6 +147,7 @@ mod tests {
         );
         assert!(
             text.contains("backchannel_mail_outbox_pending 2")
+                && text.contains("backchannel_webhook_deliveries_pending 3")
                 && text.contains("state=\"in_use\"} 2"),
             "{text}"
         );

@@ -26,6 +26,7 @@ use crate::domain::rights::Action;
 use crate::domain::text;
 use crate::domain::webhooks::Event;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::routes::{Page, PageQuery};
 use crate::startup::AppState;
 use crate::store::agenda::{Item, MAX_ITEMS_PER_ROUND};
 use crate::store::audit::Entry;
@@ -1076,6 +1077,17 @@ async fn visible_rounds(
     auth: &AuthUser,
     access: &access::DialogueAccess,
 ) -> ApiResult<Vec<crate::entities::round::Model>> {
+    visible_rounds_after(state, auth, access, None, 10_000).await
+}
+
+/// Up to `limit` rounds the caller sees, by sequence, after the round numbered `after`.
+async fn visible_rounds_after(
+    state: &AppState,
+    auth: &AuthUser,
+    access: &access::DialogueAccess,
+    after: Option<i32>,
+    limit: u64,
+) -> ApiResult<Vec<crate::entities::round::Model>> {
     let member = (!access.organizer).then(|| auth.id());
     let filter = store::rounds::ListFilter {
         status: None,
@@ -1087,8 +1099,8 @@ async fn visible_rounds(
         &access.dialogue.id,
         member,
         &filter,
-        None,
-        10_000,
+        after,
+        limit,
     )
     .await?)
 }
@@ -1160,23 +1172,37 @@ async fn list_topics(
     ))
 }
 
-/// How a topic went, round by round.
+/// How a topic went, round by round. A page covers up to `limit` of the rounds the caller sees
+/// (by sequence, after the cursor) and lists those that took the topic up, so a page may hold
+/// fewer entries than `limit`; `next_cursor` says whether later rounds remain.
 #[utoipa::path(
     tag = "agenda",
     security(("bearer" = [])),
-    params(("dialogue_id" = String, Path), ("topic" = String, Path)),
-    responses((status = 200, body = Vec<TopicRound>), (status = 401, body = Problem), (status = 404, body = Problem))
+    params(("dialogue_id" = String, Path), ("topic" = String, Path), PageQuery),
+    responses((status = 200, body = Page<TopicRound>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/dialogues/{dialogue_id}/topics/{topic}")]
 async fn topic_history(
     auth: AuthUser,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let (dialogue_id, topic) = path.into_inner();
     let access = access::dialogue(&state.db, &auth, &dialogue_id).await?;
     let topic = agenda::topic_slug(&topic).ok_or(ApiError::NotFound)?;
-    let rounds = visible_rounds(&state, &auth, &access).await?;
+    let limit = query.limit()?;
+    let after = match query.cursor()? {
+        Some(c) => Some(
+            c.parse::<i32>()
+                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))?,
+        ),
+        None => None,
+    };
+    let rounds = visible_rounds_after(&state, &auth, &access, after, limit).await?;
+    let next_cursor = (rounds.len() as u64 == limit)
+        .then(|| rounds.last().map(|r| r.sequence.to_string()))
+        .flatten();
     let round_ids: Vec<String> = rounds.iter().map(|r| r.id.clone()).collect();
     let memberships: HashSet<String> = store::participants::memberships(&state.db, auth.id())
         .await?
@@ -1225,12 +1251,16 @@ async fn topic_history(
             }),
         }
     }
-    if out.is_empty() {
+    // A topic no visible round took up does not exist for the caller.
+    if out.is_empty() && after.is_none() && next_cursor.is_none() {
         return Err(ApiError::NotFound);
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(out))
+        .json(Page {
+            items: out,
+            next_cursor,
+        }))
 }
 
 /// Freezes the current agenda as the next numbered version; participants see it from now on.

@@ -68,7 +68,10 @@ async fn metrics(
             return Err(ApiError::Unauthorized);
         }
     }
-    let pending = crate::mail::pending_count(&state.db).await?;
+    let outbox = crate::metrics::Outboxes {
+        mail: crate::mail::pending_count(&state.db).await?,
+        webhooks: crate::store::webhooks::pending_count(&state.db).await?,
+    };
     let (size, idle) = match state.db.get_database_backend() {
         sea_orm::DbBackend::Sqlite => {
             let p = state.db.get_sqlite_connection_pool();
@@ -81,5 +84,5 @@ async fn metrics(
     };
     Ok(HttpResponse::Ok()
         .insert_header(("content-type", "text/plain; version=0.0.4"))
-        .body(state.metrics.render(pending, size, idle)))
+        .body(state.metrics.render(outbox, size, idle)))
 }

@@ -539,13 +539,45 @@ async fn items_carry_forward_within_their_dialogue_and_keep_their_lineage() {
         .json()
         .await
         .unwrap();
-    let rounds: Vec<i64> = history
+    let rounds: Vec<i64> = history["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["round_sequence"].as_i64().unwrap())
         .collect();
     assert_eq!(rounds, [1, 2, 3]);
+    assert!(history["next_cursor"].is_null());
+    // Paged two rounds at a time, in order, with nothing lost or repeated.
+    let path = format!("/api/v1/dialogues/{}/topics/water?limit=2", f.dialogue_id);
+    let first: Value = app
+        .get(&path, Some(&f.organizer_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second: Value = app
+        .get(&format!("{path}&cursor={cursor}"), Some(&f.organizer_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paged: Vec<i64> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["items"].as_array().unwrap().clone())
+        .map(|r| r["round_sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(paged, [1, 2, 3]);
+    assert!(second["next_cursor"].is_null());
+    for bad in ["x", "1.5", "-"] {
+        let res = app
+            .get(&format!("{path}&cursor={bad}"), Some(&f.organizer_token))
+            .await;
+        assert_problem(res, StatusCode::BAD_REQUEST, "validation_failed").await;
+    }
     assert_problem(
         app.get(
             &format!("/api/v1/dialogues/{}/topics/nuclear", f.dialogue_id),

@@ -111,7 +111,7 @@ async fn the_demo_serves_a_populated_neemrana_dialogue() {
         .await
         .unwrap();
     assert_eq!(
-        water.as_array().unwrap().len(),
+        water["items"].as_array().unwrap().len(),
         2,
         "the water item was carried into round 2"
     );

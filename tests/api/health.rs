@@ -62,6 +62,7 @@ async fn metrics_count_requests_by_route_template_behind_their_setting_and_token
     assert!(!text.contains(&f.round_id), "no ids in metrics");
     assert!(
         text.contains("backchannel_mail_outbox_pending")
+            && text.contains("backchannel_webhook_deliveries_pending 0")
             && text.contains("backchannel_db_pool_connections"),
         "{text}"
     );
