@@ -147,7 +147,7 @@ impl Application {
                 .limit(json_limit)
                 .content_type_required(true)
                 .error_handler(error::json_error);
-            let (app, _) = App::new()
+            let (app, api_doc) = App::new()
                 .into_utoipa_app()
                 .openapi(ApiDoc::openapi())
                 .app_data(app_state.clone())
@@ -159,6 +159,11 @@ impl Application {
                 .configure(routes::root)
                 .service(scope::scope("/api/v1").configure(routes::api))
                 .split_for_parts();
+            // Registering the routes through utoipa also assembles the whole OpenAPI document
+            // in every worker; glibc would keep its ~7 MiB in the worker's arena after it is
+            // dropped, so hand the memory back to the kernel now.
+            drop(api_doc);
+            storage::release_free_memory();
             app.default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
             }))
@@ -198,6 +203,8 @@ impl Application {
                 if let Err(e) = crate::routes::invitations::send_reminders(s).await {
                     tracing::warn!(error = %e, "invitation reminders");
                 }
+                // Memory freed by bursts (big lists, many connections) goes back too.
+                storage::release_free_memory();
                 let kept = chrono::Duration::days(s.settings.webhooks.retention_days);
                 if let Err(e) =
                     crate::store::webhooks::prune(&s.db, crate::store::now() - kept).await

@@ -64,20 +64,19 @@ pub struct MembershipView {
 }
 
 async fn me_view(state: &AppState, user: user::Model) -> ApiResult<Me> {
-    let memberships = store::participants::memberships(&state.db, &user.id)
-        .await?
-        .into_iter()
-        .map(|m| MembershipView {
-            round_id: m.round_id,
-            side: m.side_key,
-            role: m.role,
-        })
-        .collect();
-    let organizer_of = store::dialogues::organizer_of(&state.db, &user.id).await?;
+    let seats = store::participants::seats_of(&state.db, &user.id).await?;
     Ok(Me {
         account: Account::from(user),
-        memberships,
-        organizer_of,
+        memberships: seats
+            .rounds
+            .into_iter()
+            .map(|(round_id, side, role)| MembershipView {
+                round_id,
+                side,
+                role,
+            })
+            .collect(),
+        organizer_of: seats.organizes,
     })
 }
 

@@ -127,6 +127,57 @@ pub async fn memberships(
         .await
 }
 
+/// Where a user sits: their round memberships and the dialogues they organize.
+pub struct Seats {
+    /// (round id, side key, role), by round id.
+    pub rounds: Vec<(String, String, String)>,
+    /// Dialogue ids, in order.
+    pub organizes: Vec<String>,
+}
+
+/// Every seat of the user, in one query (`GET /me` shows them all).
+pub async fn seats_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Seats, DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT 'r' AS kind, round_id AS id, side_key, role FROM participants WHERE user_id = $1 \
+             UNION ALL SELECT 'd', dialogue_id, NULL, NULL FROM dialogue_organizers WHERE user_id = $2 \
+             ORDER BY kind, id"
+        }
+        _ => {
+            "SELECT 'r' AS kind, round_id AS id, side_key, role FROM participants WHERE user_id = ? \
+             UNION ALL SELECT 'd', dialogue_id, NULL, NULL FROM dialogue_organizers WHERE user_id = ? \
+             ORDER BY kind, id"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [user_id.into(), user_id.into()],
+        ))
+        .await?;
+    let mut seats = Seats {
+        rounds: Vec::new(),
+        organizes: Vec::new(),
+    };
+    for row in rows {
+        let kind: String = row.try_get("", "kind")?;
+        let id: String = row.try_get("", "id")?;
+        if kind == "r" {
+            let side: Option<String> = row.try_get("", "side_key")?;
+            let role: Option<String> = row.try_get("", "role")?;
+            seats
+                .rounds
+                .push((id, side.unwrap_or_default(), role.unwrap_or_default()));
+        } else {
+            seats.organizes.push(id);
+        }
+    }
+    Ok(seats)
+}
+
 /// Whether the user organizes the dialogue, and their membership of the round, in one query
 /// (every round-scoped request needs both).
 pub async fn seat(

@@ -175,3 +175,42 @@ async fn the_profile_can_be_edited_and_the_affiliation_cleared() {
     assert_eq!(me["display_name"], "Edited");
     assert!(me["affiliation"].is_null());
 }
+
+#[tokio::test]
+async fn me_lists_every_membership_and_organized_dialogue_and_nothing_of_others() {
+    let app = spawn_app().await;
+    let f = app.round_fixture().await;
+    let second = app
+        .create_round(&f.organizer_token, &f.dialogue_id, "Round 2")
+        .await;
+    let person = app.user("Seated Person").await;
+    app.join(&f.round_id, &person, "india", "delegate").await;
+    app.join(&second, &person, "pakistan", "co_chair").await;
+    let own_dialogue = app.dialogue_for(&person, "Own Dialogue").await;
+    // Someone else's seats do not show.
+    let other = app.user("Other Person").await;
+    app.join(&f.round_id, &other, "pakistan", "observer").await;
+
+    let me: Value = app
+        .get("/api/v1/me", Some(&app.token(&person).await))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut expected = vec![
+        json!({"round_id": f.round_id, "side": "india", "role": "delegate"}),
+        json!({"round_id": second, "side": "pakistan", "role": "co_chair"}),
+    ];
+    expected.sort_by_key(|m| m["round_id"].as_str().unwrap().to_owned());
+    assert_eq!(me["memberships"], json!(expected));
+    assert_eq!(me["organizer_of"], json!([own_dialogue]));
+
+    let organizer: Value = app
+        .get("/api/v1/me", Some(&f.organizer_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(organizer["memberships"], json!([]));
+    assert_eq!(organizer["organizer_of"], json!([f.dialogue_id]));
+}
