@@ -243,13 +243,11 @@ fn outcome(
 
 async fn names(state: &AppState, items: &[&Item]) -> ApiResult<HashMap<String, String>> {
     let ids: HashSet<&String> = items.iter().flat_map(|i| i.leads.iter()).collect();
-    let mut out = HashMap::new();
-    for id in ids {
-        if let Some(u) = store::users::find(&state.db, id).await? {
-            out.insert(id.clone(), u.display_name);
-        }
-    }
-    Ok(out)
+    let ids = ids.into_iter().cloned().collect();
+    Ok(store::users::display_names(&state.db, ids)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 fn view(

@@ -46,6 +46,24 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<user::Mo
     user::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
+/// Display names of the given accounts, in one query.
+pub async fn display_names(
+    db: &impl ConnectionTrait,
+    ids: Vec<String>,
+) -> Result<Vec<(String, String)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::DisplayName)
+        .filter(user::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 pub async fn set_password_hash(
     db: &impl ConnectionTrait,
     id: &str,
