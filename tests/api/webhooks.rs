@@ -967,17 +967,27 @@ async fn the_deliveries_list_pages_newest_first() {
     assert_problem(res, StatusCode::BAD_REQUEST, "validation_failed").await;
 }
 
-/// The real binary with webhooks to loopback allowed and a two-second first retry.
-fn webhook_binary(data_dir: &std::path::Path, db_url: &str, port: u16) -> std::process::Command {
+/// The real binary with webhooks to loopback allowed and a two-second first retry, logging
+/// at debug level into `log`.
+fn webhook_binary(
+    data_dir: &std::path::Path,
+    db_url: &str,
+    port: u16,
+    log: &std::path::Path,
+) -> std::process::Command {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let mut cmd = binary_command(data_dir, db_url, port);
-    cmd.env("BACKCHANNEL_LOG__LEVEL", "warn")
-        .env("BACKCHANNEL_WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS", "true")
+    cmd.env("BACKCHANNEL_WEBHOOKS__ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("BACKCHANNEL_WEBHOOKS__ALLOW_HTTP", "true")
         .env("BACKCHANNEL_WEBHOOKS__POLL_INTERVAL_MS", "50")
         .env("BACKCHANNEL_WEBHOOKS__BACKOFF_BASE_MS", "2000")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stdout(std::process::Stdio::from(file.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(file));
     cmd
 }
 
@@ -1027,7 +1037,10 @@ async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
         .unwrap();
     assert!(create.wait().unwrap().success());
 
-    let mut server = webhook_binary(&data_dir, &db_url, port).spawn().unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = webhook_binary(&data_dir, &db_url, port, &log)
+        .spawn()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     wait_ready(&client, &base).await;
@@ -1099,7 +1112,9 @@ async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
     let first_attempt = receiver.wait_for(1).await[0].clone();
 
     receiver.heal();
-    let mut restarted = webhook_binary(&data_dir, &db_url, port).spawn().unwrap();
+    let mut restarted = webhook_binary(&data_dir, &db_url, port, &log)
+        .spawn()
+        .unwrap();
     wait_ready(&client, &base).await;
     let got = receiver.wait_for(2).await;
     let delivered = got.last().unwrap();
@@ -1121,4 +1136,17 @@ async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
         libc::kill(restarted.id() as i32, libc::SIGTERM);
     }
     restarted.wait().unwrap();
+    // Debug logs of both runs: the deliveries are there by id, the secret and URL never.
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("webhook delivered"), "{logs}");
+    for secret_thing in [
+        secret.as_str(),
+        secret.trim_start_matches("whsec_"),
+        "/hooks/backchannel",
+    ] {
+        assert!(
+            !logs.contains(secret_thing),
+            "the logs carry {secret_thing}"
+        );
+    }
 }
