@@ -59,6 +59,7 @@ pub struct CreateItem {
     pub title: String,
     pub description: Option<String>,
     /// `session` (default), `break` or `social`.
+    #[schema(value_type = Option<ItemKind>)]
     pub kind: Option<String>,
     /// Up to 20; stored as lowercase slugs.
     #[serde(default)]
@@ -79,6 +80,7 @@ pub struct PatchItem {
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    #[schema(value_type = Option<ItemKind>)]
     pub kind: Option<String>,
     pub topics: Option<Vec<String>>,
     /// `null` with `ends_at: null` removes the slot.

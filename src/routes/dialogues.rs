@@ -58,12 +58,15 @@ pub struct CreateDialogue {
     pub name: String,
     pub description: Option<String>,
     /// `neemrana`, `chaophraya` or `custom`.
+    #[schema(value_type = Format)]
     pub format: String,
     /// Omitted: the format's preset sides.
     pub sides: Option<Vec<SideBody>>,
     /// How much delegation sizes may differ (0–50).
+    #[schema(minimum = 0, maximum = 50)]
     pub parity_tolerance: Option<i64>,
     /// `chatham_house` (default) or `private_notes_only`.
+    #[schema(value_type = Option<Rule>)]
     pub rule: Option<String>,
 }
 
@@ -85,7 +88,9 @@ pub struct PatchDialogue {
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    #[schema(minimum = 0, maximum = 50)]
     pub parity_tolerance: Option<i64>,
+    #[schema(value_type = Option<Rule>)]
     pub rule: Option<String>,
     /// Changes to existing sides, by key (keys themselves are fixed).
     pub sides: Option<Vec<SidePatch>>,
@@ -553,7 +558,9 @@ async fn remove_organizer(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// Only this action, e.g. `invitation.accepted`.
     pub action: Option<String>,

@@ -56,6 +56,7 @@ pub struct CreateInvitation {
     pub role: Role,
     pub message: Option<String>,
     /// 1–90; 14 by default.
+    #[schema(minimum = 1, maximum = 90)]
     pub expires_in_days: Option<i64>,
 }
 
@@ -367,7 +368,9 @@ async fn create_invitation(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct InvitationsQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
     pub status: Option<String>,

@@ -226,8 +226,10 @@ pub struct OpenApiJson(pub String);
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100; 50 when absent.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
 }
 

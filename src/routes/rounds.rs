@@ -53,10 +53,13 @@ pub struct CreateRound {
     /// IANA time zone of the venue, e.g. `Asia/Kolkata`.
     pub timezone: String,
     /// `YYYY-MM-DD`
+    #[schema(format = Date)]
     pub starts_on: String,
     /// `YYYY-MM-DD`, not before `starts_on`.
+    #[schema(format = Date)]
     pub ends_on: String,
     /// Defaults to the dialogue's rule.
+    #[schema(value_type = Option<dialogue::Rule>)]
     pub rule: Option<String>,
 }
 
@@ -67,7 +70,9 @@ pub struct PatchRound {
     pub title: Option<String>,
     pub venue: Option<Venue>,
     pub timezone: Option<String>,
+    #[schema(format = Date)]
     pub starts_on: Option<String>,
+    #[schema(format = Date)]
     pub ends_on: Option<String>,
 }
 
@@ -76,6 +81,7 @@ pub struct PatchRound {
 #[schema(example = json!({"status": "scheduled"}))]
 pub struct StatusChange {
     /// `scheduled`, `in_session`, `concluded`, `archived` or `cancelled`.
+    #[schema(value_type = RoundStatus)]
     pub status: String,
     /// Organizers: go into session although readiness checks fail (audited).
     #[serde(default)]
@@ -259,13 +265,18 @@ async fn create_round(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RoundsQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// Only rounds in this status.
+    #[param(value_type = Option<RoundStatus>)]
     pub status: Option<String>,
     /// `YYYY-MM-DD`: rounds ending on or after.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// `YYYY-MM-DD`: rounds starting on or before.
+    #[param(format = Date)]
     pub to: Option<String>,
 }
 

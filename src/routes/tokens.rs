@@ -34,6 +34,7 @@ pub struct CreateToken {
     pub name: String,
     pub scopes: Vec<Scope>,
     /// 1–365; 90 by default.
+    #[schema(minimum = 1, maximum = 365)]
     pub expires_in_days: Option<i64>,
 }
 
