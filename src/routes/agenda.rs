@@ -56,7 +56,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     "starts_at": "2027-02-10T09:30:00+05:30", "ends_at": "2027-02-10T11:00:00+05:30", "leads": []
 }))]
 pub struct CreateItem {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 4000)]
     pub description: Option<String>,
     /// `session` (default), `break` or `social`.
     #[schema(value_type = Option<ItemKind>)]
@@ -76,9 +78,10 @@ pub struct CreateItem {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Water", "starts_at": null, "ends_at": null}))]
 pub struct PatchItem {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4000)]
     pub description: Option<Option<String>>,
     #[schema(value_type = Option<ItemKind>)]
     pub kind: Option<String>,
@@ -107,6 +110,7 @@ pub struct OrderBody {
 pub struct StatusBody {
     pub status: ItemStatus,
     /// A non-attributed account of what was decided; checked by the attribution guard.
+    #[schema(min_length = 1, max_length = 4000)]
     pub outcome: Option<String>,
     /// Replace mentions of participants instead of refusing them.
     #[serde(default)]

@@ -36,8 +36,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct SideBody {
     /// a-z, 0-9 and _, unique in the dialogue; participants refer to it.
     pub key: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub country: Option<String>,
+    #[schema(minimum = 1, maximum = 200)]
     pub delegation_limit: Option<i64>,
     /// Custom format only: a neutral side is outside the parity check.
     pub neutral: Option<bool>,
@@ -55,7 +58,9 @@ pub struct SideBody {
     "parity_tolerance": 1, "rule": "chatham_house"
 }))]
 pub struct CreateDialogue {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 4000)]
     pub description: Option<String>,
     /// `neemrana`, `chaophraya` or `custom`.
     #[schema(value_type = Format)]
@@ -74,8 +79,11 @@ pub struct CreateDialogue {
 #[serde(deny_unknown_fields)]
 pub struct SidePatch {
     pub key: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub country: Option<String>,
+    #[schema(minimum = 1, maximum = 200)]
     pub delegation_limit: Option<i64>,
 }
 
@@ -83,10 +91,11 @@ pub struct SidePatch {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"description": "Round-robin venues since 1991", "parity_tolerance": 0}))]
 pub struct PatchDialogue {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4000)]
     pub description: Option<Option<String>>,
     #[schema(minimum = 0, maximum = 50)]
     pub parity_tolerance: Option<i64>,

@@ -50,10 +50,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }))]
 pub struct CreateInvitation {
     pub email: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// A side key of the dialogue.
     pub side: String,
     pub role: Role,
+    #[schema(min_length = 1, max_length = 2000)]
     pub message: Option<String>,
     /// 1–90; 14 by default.
     #[schema(minimum = 1, maximum = 90)]
@@ -102,6 +104,7 @@ pub struct AcceptBody {
     pub token: SecretString,
     pub round_id: Option<String>,
     /// New accounts: the name to show (defaults to the invitation's).
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// New accounts: the password to set (12–128 characters).
     #[schema(value_type = Option<String>, format = Password)]

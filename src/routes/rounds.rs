@@ -34,8 +34,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Venue {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub city: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub country: Option<String>,
 }
 
@@ -47,6 +50,7 @@ pub struct Venue {
     "timezone": "Asia/Kolkata", "starts_on": "2027-02-10", "ends_on": "2027-02-12"
 }))]
 pub struct CreateRound {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Neemrana: a missing country is filled with the alternating suggestion.
     pub venue: Option<Venue>,
@@ -67,6 +71,7 @@ pub struct CreateRound {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Round 1 (revised)", "ends_on": "2027-02-13"}))]
 pub struct PatchRound {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     pub venue: Option<Venue>,
     pub timezone: Option<String>,
