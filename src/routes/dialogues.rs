@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct SideBody {
     /// a-z, 0-9 and _, unique in the dialogue; participants refer to it.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub key: String,
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,

@@ -376,6 +376,7 @@ pub struct InvitationsQuery {
     #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
+    #[param(pattern = "^(pending|accepted|declined|revoked|expired)$")]
     pub status: Option<String>,
 }
 

@@ -864,6 +864,7 @@ async fn approve_statement(
 #[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     /// `json` (default) or `markdown`.
+    #[param(pattern = "^(json|markdown)$")]
     pub format: Option<String>,
 }
 
