@@ -65,6 +65,7 @@ pub struct CreateItem {
     pub kind: Option<String>,
     /// Up to 20; stored as lowercase slugs.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub topics: Vec<String>,
     /// RFC 3339 with offset.
     pub starts_at: Option<String>,
@@ -85,6 +86,7 @@ pub struct PatchItem {
     pub description: Option<Option<String>>,
     #[schema(value_type = Option<ItemKind>)]
     pub kind: Option<String>,
+    #[schema(max_items = 20)]
     pub topics: Option<Vec<String>>,
     /// `null` with `ends_at: null` removes the slot.
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
@@ -817,7 +819,7 @@ async fn delete_item(
     security(("bearer" = [])),
     params(("round_id" = String, Path)),
     request_body = OrderBody,
-    responses((status = 200, body = AgendaView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem))
+    responses((status = 200, body = AgendaView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/rounds/{round_id}/agenda/order")]
 async fn reorder_items(
