@@ -180,10 +180,13 @@ pub async fn refuse_array_bodies(
         .flatten()
         .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
     if is_json {
+        // Blank space past the body limit is left to the extractor, which answers 413.
+        let limit = req
+            .app_data::<web::Data<crate::startup::AppState>>()
+            .map_or(0, |s| s.settings.http.json_limit_bytes);
         let mut payload = req.take_payload();
         let mut head = web::BytesMut::new();
-        // Past this much leading blank space, leave the body to the extractor's limit.
-        while head.len() < 4096
+        while head.len() <= limit
             && head
                 .iter()
                 .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))

@@ -56,7 +56,15 @@ async fn a_json_array_is_not_read_as_the_fields_of_a_body() {
         )
         .await;
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
-    // Also when the array opens after blank space in a later chunk.
+    // Also when the array opens after blank space, in a later chunk or many kilobytes in.
+    let res = app
+        .request(Method::PATCH, "/api/v1/me", Some(&token))
+        .header("content-type", "application/json")
+        .body(format!("{}[\"New Name\", null]", " ".repeat(10_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
     let chunks: Vec<Result<&'static [u8], std::io::Error>> =
         vec![Ok(b"  \n"), Ok(b" [\"New Name\""), Ok(b", null]")];
     let res = app
