@@ -167,6 +167,7 @@ impl Application {
             app.default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
             }))
+            .wrap(from_fn(routes::refuse_array_bodies))
             .wrap(from_fn(telemetry::request_middleware))
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)

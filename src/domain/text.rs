@@ -3,17 +3,18 @@
 
 use crate::error::FieldError;
 
-/// A single-line field: trimmed, 1..=max characters, no control characters.
+/// A single-line field: trimmed, 1..=max characters, no control characters. The limit counts
+/// the characters sent, blank ones too, as the OpenAPI document's `maxLength` does.
 pub fn line(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(FieldError::new(field, "must not be empty"));
-    }
     if value.chars().count() > max {
         return Err(FieldError::new(
             field,
             format!("must be at most {max} characters"),
         ));
+    }
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
     }
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(
@@ -66,5 +67,6 @@ mod tests {
         assert_eq!(line("t", s, 200).unwrap(), s);
         assert!(line("t", &"ü".repeat(201), 200).is_err());
         assert!(line("t", "   ", 200).is_err());
+        assert!(line("t", &format!(" {} ", "a".repeat(199)), 200).is_err());
     }
 }

@@ -58,12 +58,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
     "starts_at": "2027-02-10T09:30:00+05:30", "ends_at": "2027-02-10T11:00:00+05:30", "leads": []
 }))]
 pub struct CreateItem {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 4000)]
     pub description: Option<String>,
     /// `session` (default), `break` or `social`.
+    #[schema(value_type = Option<ItemKind>)]
     pub kind: Option<String>,
     /// Up to 20; stored as lowercase slugs.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub topics: Vec<String>,
     /// RFC 3339 with offset.
     pub starts_at: Option<String>,
@@ -77,11 +81,14 @@ pub struct CreateItem {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Water", "starts_at": null, "ends_at": null}))]
 pub struct PatchItem {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4000)]
     pub description: Option<Option<String>>,
+    #[schema(value_type = Option<ItemKind>)]
     pub kind: Option<String>,
+    #[schema(max_items = 20)]
     pub topics: Option<Vec<String>>,
     /// `null` with `ends_at: null` removes the slot.
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
@@ -107,6 +114,7 @@ pub struct OrderBody {
 pub struct StatusBody {
     pub status: ItemStatus,
     /// A non-attributed account of what was decided; checked by the attribution guard.
+    #[schema(min_length = 1, max_length = 4000)]
     pub outcome: Option<String>,
     /// Replace mentions of participants instead of refusing them.
     #[serde(default)]
@@ -811,7 +819,7 @@ async fn delete_item(
     security(("bearer" = [])),
     params(("round_id" = String, Path)),
     request_body = OrderBody,
-    responses((status = 200, body = AgendaView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem))
+    responses((status = 200, body = AgendaView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/rounds/{round_id}/agenda/order")]
 async fn reorder_items(

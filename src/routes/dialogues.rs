@@ -35,9 +35,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct SideBody {
     /// a-z, 0-9 and _, unique in the dialogue; participants refer to it.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub key: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub country: Option<String>,
+    #[schema(minimum = 1, maximum = 200)]
     pub delegation_limit: Option<i64>,
     /// Custom format only: a neutral side is outside the parity check.
     pub neutral: Option<bool>,
@@ -55,15 +59,20 @@ pub struct SideBody {
     "parity_tolerance": 1, "rule": "chatham_house"
 }))]
 pub struct CreateDialogue {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 4000)]
     pub description: Option<String>,
     /// `neemrana`, `chaophraya` or `custom`.
+    #[schema(value_type = Format)]
     pub format: String,
     /// Omitted: the format's preset sides.
     pub sides: Option<Vec<SideBody>>,
     /// How much delegation sizes may differ (0–50).
+    #[schema(minimum = 0, maximum = 50)]
     pub parity_tolerance: Option<i64>,
     /// `chatham_house` (default) or `private_notes_only`.
+    #[schema(value_type = Option<Rule>)]
     pub rule: Option<String>,
 }
 
@@ -71,8 +80,11 @@ pub struct CreateDialogue {
 #[serde(deny_unknown_fields)]
 pub struct SidePatch {
     pub key: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub country: Option<String>,
+    #[schema(minimum = 1, maximum = 200)]
     pub delegation_limit: Option<i64>,
 }
 
@@ -80,12 +92,15 @@ pub struct SidePatch {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"description": "Round-robin venues since 1991", "parity_tolerance": 0}))]
 pub struct PatchDialogue {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 4000)]
     pub description: Option<Option<String>>,
+    #[schema(minimum = 0, maximum = 50)]
     pub parity_tolerance: Option<i64>,
+    #[schema(value_type = Option<Rule>)]
     pub rule: Option<String>,
     /// Changes to existing sides, by key (keys themselves are fixed).
     pub sides: Option<Vec<SidePatch>>,
@@ -553,7 +568,9 @@ async fn remove_organizer(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// Only this action, e.g. `invitation.accepted`.
     pub action: Option<String>,

@@ -51,12 +51,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }))]
 pub struct CreateInvitation {
     pub email: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// A side key of the dialogue.
     pub side: String,
     pub role: Role,
+    #[schema(min_length = 1, max_length = 2000)]
     pub message: Option<String>,
     /// 1–90; 14 by default.
+    #[schema(minimum = 1, maximum = 90)]
     pub expires_in_days: Option<i64>,
 }
 
@@ -102,6 +105,7 @@ pub struct AcceptBody {
     pub token: SecretString,
     pub round_id: Option<String>,
     /// New accounts: the name to show (defaults to the invitation's).
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// New accounts: the password to set (12–128 characters).
     #[schema(value_type = Option<String>, format = Password)]
@@ -368,9 +372,12 @@ async fn create_invitation(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct InvitationsQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
+    #[param(pattern = "^(pending|accepted|declined|revoked|expired)$")]
     pub status: Option<String>,
 }
 

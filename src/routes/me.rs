@@ -84,10 +84,11 @@ async fn me_view(state: &AppState, user: user::Model) -> ApiResult<Me> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"display_name": "Aisha Khan", "affiliation": "Institute of Strategic Studies"}))]
 pub struct PatchMe {
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::routes::me::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     pub affiliation: Option<Option<String>>,
 }
 

@@ -15,8 +15,11 @@ pub mod tokens;
 pub mod users;
 pub mod webhooks;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::{App, HttpResponse, web};
+use actix_web::middleware::Next;
+use actix_web::{App, HttpResponse, mime, web};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
@@ -162,6 +165,58 @@ fn add_body_errors(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// Every request body of this API is a JSON object, but serde's derived `Deserialize` also reads
+/// a struct from a JSON array of its fields in order (`[null, null]` would pass as `{}`). This
+/// middleware refuses a JSON body that opens with `[` with the JSON extractor's own 400, before
+/// any handler; it reads only up to the first non-blank byte and hands the body on unchanged.
+pub async fn refuse_array_bodies(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    use futures_util::StreamExt;
+    // The JSON extractor's test for a JSON body; anything else is refused by it with 415.
+    let is_json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
+    if is_json {
+        // Blank space past the body limit is left to the extractor, which answers 413.
+        let limit = req
+            .app_data::<web::Data<crate::startup::AppState>>()
+            .map_or(0, |s| s.settings.http.json_limit_bytes);
+        let mut payload = req.take_payload();
+        let mut head = web::BytesMut::new();
+        while head.len() <= limit
+            && head
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            match payload.next().await {
+                Some(chunk) => head.extend_from_slice(&chunk?),
+                None => break,
+            }
+        }
+        if head
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            == Some(&b'[')
+        {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "The body does not match the expected fields and types (unknown fields are refused).",
+            )
+            .into());
+        }
+        let head = head.freeze();
+        req.set_payload(Payload::Stream {
+            payload: Box::pin(futures_util::stream::once(async move { Ok(head) }).chain(payload)),
+        });
+    }
+    next.call(req).await
+}
+
 pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -176,8 +231,10 @@ pub struct OpenApiJson(pub String);
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 100; 50 when absent.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
 }
 

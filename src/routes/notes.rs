@@ -330,7 +330,9 @@ async fn create_note(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NotesQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     pub agenda_item_id: Option<String>,
     /// `GET /me/notes` only.
@@ -871,6 +873,7 @@ async fn approve_statement(
 #[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     /// `json` (default) or `markdown`.
+    #[param(pattern = "^(json|markdown)$")]
     pub format: Option<String>,
 }
 

@@ -45,6 +45,7 @@ pub struct ParticipantView {
 pub struct PatchParticipant {
     pub role: Option<Role>,
     pub side: Option<String>,
+    #[schema(pattern = "^(expected|confirmed|attended|absent)$")]
     pub attendance: Option<String>,
 }
 

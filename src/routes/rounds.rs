@@ -35,8 +35,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Venue {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub city: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub country: Option<String>,
 }
 
@@ -48,16 +51,20 @@ pub struct Venue {
     "timezone": "Asia/Kolkata", "starts_on": "2027-02-10", "ends_on": "2027-02-12"
 }))]
 pub struct CreateRound {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// Neemrana: a missing country is filled with the alternating suggestion.
     pub venue: Option<Venue>,
     /// IANA time zone of the venue, e.g. `Asia/Kolkata`.
     pub timezone: String,
     /// `YYYY-MM-DD`
+    #[schema(format = Date)]
     pub starts_on: String,
     /// `YYYY-MM-DD`, not before `starts_on`.
+    #[schema(format = Date)]
     pub ends_on: String,
     /// Defaults to the dialogue's rule.
+    #[schema(value_type = Option<dialogue::Rule>)]
     pub rule: Option<String>,
 }
 
@@ -65,10 +72,13 @@ pub struct CreateRound {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Round 1 (revised)", "ends_on": "2027-02-13"}))]
 pub struct PatchRound {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
     pub venue: Option<Venue>,
     pub timezone: Option<String>,
+    #[schema(format = Date)]
     pub starts_on: Option<String>,
+    #[schema(format = Date)]
     pub ends_on: Option<String>,
 }
 
@@ -77,6 +87,7 @@ pub struct PatchRound {
 #[schema(example = json!({"status": "scheduled"}))]
 pub struct StatusChange {
     /// `scheduled`, `in_session`, `concluded`, `archived` or `cancelled`.
+    #[schema(value_type = RoundStatus)]
     pub status: String,
     /// Organizers: go into session although readiness checks fail (audited).
     #[serde(default)]
@@ -267,13 +278,18 @@ async fn create_round(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RoundsQuery {
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[param(max_length = 200)]
     pub cursor: Option<String>,
     /// Only rounds in this status.
+    #[param(value_type = Option<RoundStatus>)]
     pub status: Option<String>,
     /// `YYYY-MM-DD`: rounds ending on or after.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// `YYYY-MM-DD`: rounds starting on or before.
+    #[param(format = Date)]
     pub to: Option<String>,
 }
 

@@ -31,9 +31,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Travel desk", "scopes": ["rounds:read", "participants:read"], "expires_in_days": 90}))]
 pub struct CreateToken {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub scopes: Vec<Scope>,
     /// 1–365; 90 by default.
+    #[schema(minimum = 1, maximum = 365)]
     pub expires_in_days: Option<i64>,
 }
 

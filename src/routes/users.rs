@@ -31,7 +31,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }))]
 pub struct CreateUser {
     pub email: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub affiliation: Option<String>,
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,

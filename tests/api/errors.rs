@@ -1,5 +1,5 @@
-//! CHECKS 12, 27–29 and 39: unknown fields, body limits, content types, malformed JSON,
-//! string limits and pagination bounds, all answered with generic problem+json.
+//! CHECKS 12, 27–29 and 39: unknown fields, array bodies, body limits, content types, malformed
+//! JSON, string limits and pagination bounds, all answered with generic problem+json.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -39,6 +39,70 @@ async fn extra_fields_are_rejected_and_nothing_changes() {
         )
         .await;
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_read_as_the_fields_of_a_body() {
+    let app = spawn_app().await;
+    let user = app.user("Plain Member").await;
+    let token = app.token(&user).await;
+    // serde reads a struct from an array of its fields in order; the API takes objects only.
+    let res = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&token),
+            &json!(["New Name", null]),
+        )
+        .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+    // Also when the array opens after blank space, in a later chunk or many kilobytes in.
+    let res = app
+        .request(Method::PATCH, "/api/v1/me", Some(&token))
+        .header("content-type", "application/json")
+        .body(format!("{}[\"New Name\", null]", " ".repeat(10_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> =
+        vec![Ok(b"  \n"), Ok(b" [\"New Name\""), Ok(b", null]")];
+    let res = app
+        .request(Method::PATCH, "/api/v1/me", Some(&token))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let me: Value = app
+        .get("/api/v1/me", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["display_name"], "Plain Member");
+
+    // An object after blank space in its own chunk still reaches the handler whole.
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> = vec![
+        Ok(b" \r\n"),
+        Ok(b"{\"display_name\": "),
+        Ok(b"\"New Name\"}"),
+    ];
+    let res = app
+        .request(Method::PATCH, "/api/v1/me", Some(&token))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["display_name"], "New Name");
 }
 
 #[tokio::test]
