@@ -22,7 +22,20 @@ use url::{Host, Url};
 use crate::error::FieldError;
 
 /// What a webhook can be told about. Payloads carry ids and non-confidential fields only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[schema(as = WebhookEvent)]
 pub enum Event {
     #[serde(rename = "round.created")]
     RoundCreated,

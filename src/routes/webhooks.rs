@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::access;
 use crate::auth::AuthUser;
 use crate::domain::text;
-use crate::domain::webhooks::{Destination, DestinationPolicy, Events};
+use crate::domain::webhooks::{Destination, DestinationPolicy, Event, Events};
 use crate::entities::{webhook, webhook_delivery};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::routes::{Page, PageQuery};
@@ -43,12 +43,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct CreateWebhook {
     /// `https://` (plain `http://` only where the service allows it); no credentials; never an
     /// address inside the service's network unless the service allows it.
-    #[schema(max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000)]
     pub url: String,
     /// Any of `round.created`, `round.updated`, `round.status_changed`, `invitation.accepted`,
-    /// `invitation.declined`, `agenda.published`, `statement.adopted`.
+    /// `invitation.declined`, `agenda.published`, `statement.adopted`, each once
+    /// (`webhook.test` is sent by the test route only and cannot be subscribed to).
+    #[schema(value_type = Vec<Event>, min_items = 1, max_items = 7)]
     pub events: Vec<String>,
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200)]
     pub description: Option<String>,
 }
 
@@ -57,6 +59,7 @@ pub struct WebhookView {
     pub id: String,
     pub dialogue_id: String,
     pub url: String,
+    #[schema(value_type = Vec<Event>)]
     pub events: Vec<String>,
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -77,8 +80,10 @@ pub struct DeliveryView {
     pub id: String,
     /// The event's id, as sent in `Backchannel-Event-Id` and the body's `id`.
     pub event_id: String,
+    #[schema(value_type = Event)]
     pub event: String,
     /// `pending`, `delivered` or `failed`.
+    #[schema(pattern = "^(pending|delivered|failed)$")]
     pub state: String,
     pub attempts: i32,
     /// The receiver's last HTTP status, when it answered with other than 2xx.
