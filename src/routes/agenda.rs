@@ -1132,20 +1132,23 @@ async fn member_items(
     Ok(out)
 }
 
-/// Topics of the dialogue's agendas with how many items and rounds carry each.
+/// Topics of the dialogue's agendas with how many items and rounds carry each, by name.
 #[utoipa::path(
     tag = "agenda",
     security(("bearer" = [])),
-    params(("dialogue_id" = String, Path)),
-    responses((status = 200, body = Vec<TopicCount>), (status = 401, body = Problem), (status = 404, body = Problem))
+    params(("dialogue_id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<TopicCount>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/dialogues/{dialogue_id}/topics")]
 async fn list_topics(
     auth: AuthUser,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let access = access::dialogue(&state.db, &auth, &path).await?;
+    let limit = query.limit()?;
+    let after = query.cursor()?;
     let rounds = visible_rounds(&state, &auth, &access).await?;
     let counts = if access.organizer {
         // Organizers edit every round's agenda: the live items, counted in the database.
@@ -1166,16 +1169,18 @@ async fn list_topics(
             .map(|(t, (items, rounds))| (t, items, rounds.len() as u64))
             .collect()
     };
-    Ok(HttpResponse::Ok().json(
-        counts
-            .into_iter()
-            .map(|(topic, items, rounds)| TopicCount {
-                topic,
-                items,
-                rounds,
-            })
-            .collect::<Vec<_>>(),
-    ))
+    // By topic name, after the cursor (the previous page's last topic).
+    let items: Vec<TopicCount> = counts
+        .into_iter()
+        .filter(|(topic, _, _)| after.is_none_or(|a| topic.as_str() > a))
+        .take(limit as usize)
+        .map(|(topic, items, rounds)| TopicCount {
+            topic,
+            items,
+            rounds,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::new(items, limit, |t| t.topic.clone())))
 }
 
 /// How a topic went, round by round. A page covers up to `limit` of the rounds the caller sees
@@ -1198,13 +1203,7 @@ async fn topic_history(
     let access = access::dialogue(&state.db, &auth, &dialogue_id).await?;
     let topic = agenda::topic_slug(&topic).ok_or(ApiError::NotFound)?;
     let limit = query.limit()?;
-    let after = match query.cursor()? {
-        Some(c) => Some(
-            c.parse::<i32>()
-                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))?,
-        ),
-        None => None,
-    };
+    let after = number_cursor(&query)?;
     let rounds = visible_rounds_after(&state, &auth, &access, after, limit).await?;
     let next_cursor = (rounds.len() as u64 == limit)
         .then(|| rounds.last().map(|r| r.sequence.to_string()))
@@ -1344,31 +1343,44 @@ fn version_item(i: Item) -> VersionItem {
     }
 }
 
+/// A numeric cursor: the sequence or version number of the previous page's last entry.
+fn number_cursor(page: &PageQuery) -> ApiResult<Option<i32>> {
+    page.cursor()?
+        .map(|c| {
+            c.parse::<i32>()
+                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))
+        })
+        .transpose()
+}
+
+/// The round's published versions, oldest first.
 #[utoipa::path(
     tag = "agenda",
     security(("bearer" = [])),
-    params(("round_id" = String, Path)),
-    responses((status = 200, body = Vec<VersionSummary>), (status = 401, body = Problem), (status = 404, body = Problem))
+    params(("round_id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<VersionSummary>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/rounds/{round_id}/agenda/versions")]
 async fn list_versions(
     auth: AuthUser,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let access = access::round(&state.db, &auth, &path).await?;
     access.require(Action::ReadRound)?;
-    let versions = store::agenda::versions(&state.db, &access.round.id).await?;
-    Ok(HttpResponse::Ok().json(
-        versions
-            .iter()
-            .map(|v| VersionSummary {
-                number: v.number,
-                published_at: v.published_at,
-                items: store::agenda::snapshot_items(v).len(),
-            })
-            .collect::<Vec<_>>(),
-    ))
+    let limit = query.limit()?;
+    let after = number_cursor(&query)?;
+    let versions = store::agenda::versions(&state.db, &access.round.id, after, limit).await?;
+    let items: Vec<VersionSummary> = versions
+        .iter()
+        .map(|v| VersionSummary {
+            number: v.number,
+            published_at: v.published_at,
+            items: store::agenda::snapshot_items(v).len(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::new(items, limit, |v| v.number.to_string())))
 }
 
 /// One published version and what changed from the previous one.

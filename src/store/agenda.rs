@@ -413,15 +413,21 @@ pub async fn publish(
     .await
 }
 
+/// The round's published versions by number, after the version numbered `after`.
 pub async fn versions(
     db: &impl ConnectionTrait,
     round_id: &str,
+    after: Option<i32>,
+    limit: u64,
 ) -> Result<Vec<agenda_version::Model>, DbErr> {
-    agenda_version::Entity::find()
+    let mut q = agenda_version::Entity::find()
         .filter(agenda_version::Column::RoundId.eq(round_id))
         .order_by_asc(agenda_version::Column::Number)
-        .all(db)
-        .await
+        .limit(limit);
+    if let Some(after) = after {
+        q = q.filter(agenda_version::Column::Number.gt(after));
+    }
+    q.all(db).await
 }
 
 pub async fn version(

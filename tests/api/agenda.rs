@@ -154,6 +154,37 @@ async fn input_limits_hold_for_titles_topics_and_leads() {
         json!(["cyber-security", "people-to-people-contacts"])
     );
     assert_eq!(created["leads"][0]["display_name"], "Lead Person");
+
+    // The dialogue's topics page by name.
+    let path = format!("/api/v1/dialogues/{}/topics?limit=1", f.dialogue_id);
+    let first: Value = app
+        .get(&path, Some(&f.organizer_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"][0]["topic"], "cyber-security");
+    assert_eq!(first["next_cursor"], "cyber-security");
+    let second: Value = app
+        .get(
+            &format!("{path}&cursor=cyber-security"),
+            Some(&f.organizer_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["items"][0]["topic"], "people-to-people-contacts");
+    let last: Value = app
+        .get(
+            &format!("{path}&cursor=people-to-people-contacts"),
+            Some(&f.organizer_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last, json!({"items": [], "next_cursor": null}));
 }
 
 #[tokio::test]
@@ -529,7 +560,10 @@ async fn items_carry_forward_within_their_dialogue_and_keep_their_lineage() {
         .json()
         .await
         .unwrap();
-    assert_eq!(topics, json!([{"topic": "water", "items": 3, "rounds": 3}]));
+    assert_eq!(
+        topics,
+        json!({"items": [{"topic": "water", "items": 3, "rounds": 3}], "next_cursor": null})
+    );
     let history: Value = app
         .get(
             &format!("/api/v1/dialogues/{}/topics/Water", f.dialogue_id),
@@ -693,7 +727,29 @@ async fn participants_see_the_published_version_and_versions_show_their_changes(
         .json()
         .await
         .unwrap();
-    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_eq!(versions["items"].as_array().unwrap().len(), 2);
+    assert_eq!(versions["items"][1]["number"], 2);
+    let first: Value = app
+        .get(
+            &format!("{agenda_path}/versions?limit=1"),
+            Some(&delegate_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"][0]["number"], 1);
+    assert_eq!(first["next_cursor"], "1");
+    let second: Value = app
+        .get(
+            &format!("{agenda_path}/versions?limit=1&cursor=1"),
+            Some(&delegate_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["items"][0]["number"], 2);
     let again: Value = app
         .get(&format!("{agenda_path}/versions/2"), Some(&delegate_token))
         .await
