@@ -1,9 +1,10 @@
 //! Key rotation for data at rest. `rotate` adds a new key to the front of the ring in
 //! `<data_dir>/notes.key` (so it seals from now on) and re-seals every sealed row under it: note
-//! bodies, summaries, statements, agenda outcomes, queued mail and webhook secrets. Each row is rewritten on its
-//! own with a guard on its old key id, so an interrupted run loses nothing and `--resume` picks
-//! up the rows still under an older key. Old keys stay in the ring (rows restored from a backup
-//! may need them) unless `--retire` is given and no row uses them any more.
+//! bodies, summaries, statements, agenda outcomes, queued mail and webhook secrets. Each row is
+//! rewritten on its own with a guard on its old key id, so an interrupted run loses nothing and
+//! `--resume` picks up the rows still under an older key. Old keys stay in the ring (rows
+//! restored from a backup may need them) unless `--retire` is given and no row uses them any
+//! more.
 //!
 //! Run it with the service stopped: a running server keeps sealing with the key it started with.
 

@@ -49,6 +49,16 @@ pub struct WebhookSettings {
     pub retention_days: i64,
 }
 
+impl WebhookSettings {
+    /// The destination rules these settings set.
+    pub fn destination_policy(&self) -> crate::domain::webhooks::DestinationPolicy {
+        crate::domain::webhooks::DestinationPolicy {
+            allow_http: self.allow_http,
+            allow_private: self.allow_private_destinations,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {

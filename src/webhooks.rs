@@ -29,7 +29,6 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use url::Host;
 
 use crate::crypto::Cipher;
 use crate::domain::webhooks::{self, DestinationPolicy};
@@ -87,15 +86,8 @@ impl Sender {
             .map_err(|_| "webhooks: cannot build the HTTP client".to_owned())?;
         Ok(Self {
             client,
-            policy: DestinationPolicy {
-                allow_http: settings.allow_http,
-                allow_private: settings.allow_private_destinations,
-            },
+            policy: settings.destination_policy(),
         })
-    }
-
-    pub fn policy(&self) -> DestinationPolicy {
-        self.policy
     }
 
     /// One signed POST. `Ok(status)` for any answer; the caller decides what counts.
@@ -105,19 +97,10 @@ impl Sender {
         secret: &[u8],
         row: &webhook_delivery::Model,
     ) -> Result<u16, Failure> {
-        // Checked again at every delivery: the rules or the settings may have changed.
+        // Checked again at every delivery, literal addresses included: the rules or the
+        // settings may have changed. Names are checked address by address by the resolver.
         let destination = webhooks::Destination::parse(&hook.url, self.policy)
             .map_err(|_| Failure::permanent("destination_not_allowed"))?;
-        if !self.policy.allow_private {
-            let literal = match destination.url().host() {
-                Some(Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-                Some(Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-                _ => None,
-            };
-            if literal.is_some_and(|ip| !webhooks::is_public(ip)) {
-                return Err(Failure::permanent("destination_not_allowed"));
-            }
-        }
         let timestamp = chrono::Utc::now().timestamp();
         let signature = webhooks::signature(secret, timestamp, row.payload.as_bytes());
         let response = self
@@ -315,12 +298,18 @@ pub async fn deliver_due(
     let Some((claimed_until, rows)) = claim_due(db, settings).await? else {
         return Ok((0, 0));
     };
+    // The batch's webhooks in one query: a batch is often one webhook's backlog.
+    let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.webhook_id.as_str()).collect();
+    let hooks: std::collections::HashMap<String, webhook::Model> = webhook::Entity::find()
+        .filter(webhook::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|h| (h.id.clone(), h))
+        .collect();
     let mut delivered = 0;
     for row in &rows {
-        let hook = webhook::Entity::find_by_id(row.webhook_id.clone())
-            .one(db)
-            .await?;
-        let outcome = match &hook {
+        let outcome = match hooks.get(&row.webhook_id) {
             // Deleted meanwhile: its deliveries go with it.
             None => continue,
             Some(hook) => {

@@ -1203,7 +1203,7 @@ async fn topic_history(
     let access = access::dialogue(&state.db, &auth, &dialogue_id).await?;
     let topic = agenda::topic_slug(&topic).ok_or(ApiError::NotFound)?;
     let limit = query.limit()?;
-    let after = number_cursor(&query)?;
+    let after = query.number_cursor()?;
     let rounds = visible_rounds_after(&state, &auth, &access, after, limit).await?;
     let next_cursor = (rounds.len() as u64 == limit)
         .then(|| rounds.last().map(|r| r.sequence.to_string()))
@@ -1343,16 +1343,6 @@ fn version_item(i: Item) -> VersionItem {
     }
 }
 
-/// A numeric cursor: the sequence or version number of the previous page's last entry.
-fn number_cursor(page: &PageQuery) -> ApiResult<Option<i32>> {
-    page.cursor()?
-        .map(|c| {
-            c.parse::<i32>()
-                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))
-        })
-        .transpose()
-}
-
 /// The round's published versions, oldest first.
 #[utoipa::path(
     tag = "agenda",
@@ -1370,7 +1360,7 @@ async fn list_versions(
     let access = access::round(&state.db, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     let limit = query.limit()?;
-    let after = number_cursor(&query)?;
+    let after = query.number_cursor()?;
     let versions = store::agenda::versions(&state.db, &access.round.id, after, limit).await?;
     let items: Vec<VersionSummary> = versions
         .iter()

@@ -624,13 +624,7 @@ async fn audit(
         cursor: query.cursor.clone(),
     };
     let limit = page.limit()?;
-    let before = match page.cursor()? {
-        Some(c) => Some(
-            c.parse::<i32>()
-                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))?,
-        ),
-        None => None,
-    };
+    let before = page.number_cursor()?;
     let filter = store::audit::Filter {
         action: query.action.clone().filter(|a| a.len() <= 60),
         since: parse_time("since", query.since.as_deref())?,

@@ -247,6 +247,16 @@ impl PageQuery {
         }
     }
 
+    /// The cursor of a list paged by a number (a round's sequence, a version, an entry id).
+    pub fn number_cursor(&self) -> Result<Option<i32>, ApiError> {
+        self.cursor()?
+            .map(|c| {
+                c.parse::<i32>()
+                    .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))
+            })
+            .transpose()
+    }
+
     pub fn cursor(&self) -> Result<Option<&str>, ApiError> {
         match self.cursor.as_deref() {
             Some(c) if c.len() > 200 || c.chars().any(char::is_control) => Err(ApiError::invalid(

@@ -313,13 +313,7 @@ async fn list_rounds(
         cursor: query.cursor.clone(),
     };
     let limit = page.limit()?;
-    let after = match page.cursor()? {
-        Some(c) => Some(
-            c.parse::<i32>()
-                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))?,
-        ),
-        None => None,
-    };
+    let after = page.number_cursor()?;
     let mut errors = Vec::new();
     let status = match query.status.as_deref() {
         Some(s) => Some(

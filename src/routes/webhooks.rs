@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::access;
 use crate::auth::AuthUser;
 use crate::domain::text;
-use crate::domain::webhooks::{Destination, DestinationPolicy, Event, Events};
+use crate::domain::webhooks::{Destination, Event, Events};
 use crate::entities::{webhook, webhook_delivery};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::routes::{Page, PageQuery};
@@ -133,13 +133,6 @@ fn delivery_view(d: webhook_delivery::Model) -> DeliveryView {
     }
 }
 
-fn policy(state: &AppState) -> DestinationPolicy {
-    DestinationPolicy {
-        allow_http: state.settings.webhooks.allow_http,
-        allow_private: state.settings.webhooks.allow_private_destinations,
-    }
-}
-
 /// The webhook, if the caller organizes its dialogue; the 404 of a missing webhook otherwise.
 async fn organized_webhook(
     state: &AppState,
@@ -173,7 +166,7 @@ async fn create_webhook(
     access.require_organizer_or_hide()?;
     let body = body.into_inner();
     let mut errors: Vec<FieldError> = Vec::new();
-    let destination = Destination::parse(&body.url, policy(&state))
+    let destination = Destination::parse(&body.url, state.settings.webhooks.destination_policy())
         .map_err(|e| errors.push(e))
         .ok();
     let events = Events::parse(&body.events).map_err(|e| errors.push(e)).ok();

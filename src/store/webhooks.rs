@@ -79,11 +79,6 @@ pub async fn list(
 
 /// Deletes the webhook; its deliveries go with it (foreign key cascade).
 pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    // Deliveries first, explicitly, rather than trusting each backend's cascade.
-    webhook_delivery::Entity::delete_many()
-        .filter(webhook_delivery::Column::WebhookId.eq(id))
-        .exec(db)
-        .await?;
     let res = webhook::Entity::delete_by_id(id.to_owned())
         .exec(db)
         .await?;
