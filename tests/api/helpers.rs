@@ -201,6 +201,24 @@ pub fn binary_command(data_dir: &Path, db_url: &str, port: u16) -> std::process:
     cmd
 }
 
+/// Waits until the server at `base` answers `/readyz` with 200 (at most 30 s).
+pub async fn wait_until_ready(client: &Client, base: &str) {
+    let started = std::time::Instant::now();
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != StatusCode::OK)
+        .unwrap_or(true)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the server did not become ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

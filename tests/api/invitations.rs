@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, assert_problem, binary_command, free_port, fresh_database_url, spawn_app,
-    spawn_app_with,
+    spawn_app_with, wait_until_ready,
 };
 
 /// A new account's password in accept bodies (12+ characters).
@@ -951,20 +951,7 @@ async fn a_full_invite_and_accept_flow_leaves_no_token_in_the_logs() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != StatusCode::OK)
-        .unwrap_or(true)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_ready(&client, &base).await;
     let post = |path: &str, bearer: Option<&str>, body: Value| {
         let mut req = client.post(format!("{base}{path}")).json(&body);
         if let Some(bearer) = bearer {

@@ -3,12 +3,11 @@
 
 use std::io::{Read, Write};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{binary_command, free_port, fresh_database_url};
+use crate::helpers::{binary_command, free_port, fresh_database_url, wait_until_ready};
 
 #[tokio::test]
 async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
@@ -76,20 +75,7 @@ async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != StatusCode::OK)
-        .unwrap_or(true)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_ready(&client, &base).await;
 
     let login = |email: &'static str, password: String| {
         let client = client.clone();

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::helpers::{
     TestApp, assert_problem, binary_command, free_port, fresh_database_url, spawn_app,
-    spawn_app_with, test_settings,
+    spawn_app_with, test_settings, wait_until_ready,
 };
 
 /// One request as a receiver saw it.
@@ -991,20 +991,6 @@ fn webhook_binary(
     cmd
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != StatusCode::OK)
-        .unwrap_or(true)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "not ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
     use std::io::Write;
@@ -1043,7 +1029,7 @@ async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
+    wait_until_ready(&client, &base).await;
     let login: Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": "organizer@example.org", "password": password}))
@@ -1115,7 +1101,7 @@ async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
     let mut restarted = webhook_binary(&data_dir, &db_url, port, &log)
         .spawn()
         .unwrap();
-    wait_ready(&client, &base).await;
+    wait_until_ready(&client, &base).await;
     let got = receiver.wait_for(2).await;
     let delivered = got.last().unwrap();
     assert_eq!(delivered.event_id, first_attempt.event_id);
