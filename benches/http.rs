@@ -109,6 +109,16 @@ async fn main_async() {
     let plain = run_scenario(&client, "healthz", CONCURRENCY, measure, healthz.clone()).await;
     plain.print();
 
+    // a2. Readiness: one `SELECT 1` through the database pool and nothing else. Every route
+    //     that reads the database (all but healthz) pays at least this, so readyz/healthz is
+    //     the ceiling of any such route's ratio.
+    let readyz_url = format!("{base}/readyz");
+    let floor = run_scenario(&client, "readyz (SELECT 1)", CONCURRENCY, measure, {
+        move |c: &Client| send_ok(c.get(&readyz_url))
+    })
+    .await;
+    floor.print_vs(&plain);
+
     // b. Authenticated read: bearer token check plus a user lookup.
     let token = login(&client, &base).await;
     let organizer = token.clone();

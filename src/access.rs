@@ -101,11 +101,14 @@ pub async fn round(
     auth: &AuthUser,
     round_id: &str,
 ) -> ApiResult<RoundAccess> {
-    let (round, dialogue) = store::rounds::find_with_dialogue(db, round_id)
+    let store::participants::RoundSeat {
+        round,
+        dialogue,
+        organizer,
+        membership,
+    } = store::participants::round_seat(db, round_id, auth.id())
         .await?
         .ok_or(ApiError::NotFound)?;
-    let (organizer, membership) =
-        store::participants::seat(db, &dialogue.id, &round.id, auth.id()).await?;
     if !organizer && membership.is_none() {
         return Err(ApiError::NotFound);
     }

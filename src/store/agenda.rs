@@ -138,31 +138,51 @@ async fn with_details(
     db: &impl ConnectionTrait,
     items: Vec<agenda_item::Model>,
 ) -> Result<Vec<Item>, DbErr> {
-    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-    let mut topics: HashMap<String, Vec<String>> = HashMap::new();
-    for t in agenda_topic::Entity::find()
-        .filter(agenda_topic::Column::ItemId.is_in(ids.clone()))
-        .order_by_asc(agenda_topic::Column::Topic)
-        .all(db)
-        .await?
-    {
-        topics.entry(t.item_id).or_default().push(t.topic);
+    use sea_orm::sea_query::{Query, UnionType};
+    if items.is_empty() {
+        return Ok(vec![]);
     }
+    // Topics and leads in one round trip: ('t', item, topic) and ('l', item, user) rows.
+    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    let query = Query::select()
+        .expr_as(Expr::val("t"), "kind")
+        .expr_as(Expr::col(agenda_topic::Column::ItemId), "item_id")
+        .expr_as(Expr::col(agenda_topic::Column::Topic), "value")
+        .from(agenda_topic::Entity)
+        .and_where(Expr::col(agenda_topic::Column::ItemId).is_in(ids.clone()))
+        .union(
+            UnionType::All,
+            Query::select()
+                .expr(Expr::val("l"))
+                .column(agenda_lead::Column::ItemId)
+                .column(agenda_lead::Column::UserId)
+                .from(agenda_lead::Entity)
+                .and_where(Expr::col(agenda_lead::Column::ItemId).is_in(ids))
+                .to_owned(),
+        )
+        .to_owned();
+    let mut topics: HashMap<String, Vec<String>> = HashMap::new();
     let mut leads: HashMap<String, Vec<String>> = HashMap::new();
-    for l in agenda_lead::Entity::find()
-        .filter(agenda_lead::Column::ItemId.is_in(ids))
-        .order_by_asc(agenda_lead::Column::UserId)
-        .all(db)
-        .await?
-    {
-        leads.entry(l.item_id).or_default().push(l.user_id);
+    let backend = db.get_database_backend();
+    for row in db.query_all_raw(backend.build(&query)).await? {
+        let kind: String = row.try_get("", "kind")?;
+        let item_id: String = row.try_get("", "item_id")?;
+        let value: String = row.try_get("", "value")?;
+        let into = if kind == "t" { &mut topics } else { &mut leads };
+        into.entry(item_id).or_default().push(value);
     }
     Ok(items
         .into_iter()
-        .map(|item| Item {
-            topics: topics.remove(&item.id).unwrap_or_default(),
-            leads: leads.remove(&item.id).unwrap_or_default(),
-            item,
+        .map(|item| {
+            let mut topics = topics.remove(&item.id).unwrap_or_default();
+            let mut leads = leads.remove(&item.id).unwrap_or_default();
+            topics.sort_unstable();
+            leads.sort_unstable();
+            Item {
+                topics,
+                leads,
+                item,
+            }
         })
         .collect())
 }

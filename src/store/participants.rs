@@ -4,7 +4,7 @@ use sea_orm::{
 };
 
 use crate::domain::rights::Role;
-use crate::entities::{participant, user};
+use crate::entities::{dialogue, dialogue_organizer, participant, round, user};
 
 use super::now;
 
@@ -178,53 +178,88 @@ pub async fn seats_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Seats,
     Ok(seats)
 }
 
-/// Whether the user organizes the dialogue, and their membership of the round, in one query
-/// (every round-scoped request needs both).
-pub async fn seat(
+/// What a round-scoped request needs to decide access, in one query: the round, its dialogue,
+/// whether the user organizes that dialogue, and the user's membership of the round. `None`
+/// when the round does not exist.
+pub struct RoundSeat {
+    pub round: round::Model,
+    pub dialogue: dialogue::Model,
+    pub organizer: bool,
+    pub membership: Option<participant::Model>,
+}
+
+pub async fn round_seat(
     db: &impl ConnectionTrait,
-    dialogue_id: &str,
     round_id: &str,
     user_id: &str,
-) -> Result<(bool, Option<participant::Model>), DbErr> {
-    use sea_orm::{DbBackend, Statement};
+) -> Result<Option<RoundSeat>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
+    use sea_orm::{Condition, FromQueryResult, QueryTrait};
+
+    let organizes = Query::select()
+        .expr(Expr::val(1))
+        .from(dialogue_organizer::Entity)
+        .and_where(
+            Expr::col((
+                dialogue_organizer::Entity,
+                dialogue_organizer::Column::DialogueId,
+            ))
+            .equals((round::Entity, round::Column::DialogueId)),
+        )
+        .and_where(
+            Expr::col((
+                dialogue_organizer::Entity,
+                dialogue_organizer::Column::UserId,
+            ))
+            .eq(user_id),
+        )
+        .to_owned();
+    let mut query = round::Entity::find_by_id(round_id.to_owned())
+        .find_also_related(dialogue::Entity)
+        .into_query();
+    query.expr_as(Expr::exists(organizes), "organizer").join(
+        JoinType::LeftJoin,
+        participant::Entity,
+        Condition::all()
+            .add(
+                Expr::col((participant::Entity, participant::Column::RoundId))
+                    .equals((round::Entity, round::Column::Id)),
+            )
+            .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
+    );
+    for (column, alias) in [
+        (participant::Column::SideKey, "p_side_key"),
+        (participant::Column::Role, "p_role"),
+        (participant::Column::Attendance, "p_attendance"),
+        (participant::Column::JoinedAt, "p_joined_at"),
+    ] {
+        query.expr_as(Expr::col((participant::Entity, column)), alias);
+    }
     let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT EXISTS(SELECT 1 FROM dialogue_organizers WHERE dialogue_id = $1 AND user_id = $2) AS organizer, \
-             p.side_key, p.role, p.attendance, p.joined_at \
-             FROM (SELECT 1) AS one LEFT JOIN participants p ON p.round_id = $3 AND p.user_id = $4"
-        }
-        _ => {
-            "SELECT EXISTS(SELECT 1 FROM dialogue_organizers WHERE dialogue_id = ? AND user_id = ?) AS organizer, \
-             p.side_key, p.role, p.attendance, p.joined_at \
-             FROM (SELECT 1) AS one LEFT JOIN participants p ON p.round_id = ? AND p.user_id = ?"
-        }
+    let Some(row) = db.query_one_raw(backend.build(&query)).await? else {
+        return Ok(None);
     };
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                dialogue_id.into(),
-                user_id.into(),
-                round_id.into(),
-                user_id.into(),
-            ],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("seat".into()))?;
+    let round = round::Model::from_query_result(&row, "A_")?;
+    let Some(dialogue) = dialogue::Model::from_query_result_optional(&row, "B_")? else {
+        return Ok(None);
+    };
     let organizer: bool = row.try_get("", "organizer")?;
-    let side: Option<String> = row.try_get("", "side_key")?;
+    let side: Option<String> = row.try_get("", "p_side_key")?;
     let membership = match side {
         Some(side_key) => Some(participant::Model {
-            round_id: round_id.to_owned(),
+            round_id: round.id.clone(),
             user_id: user_id.to_owned(),
             side_key,
-            role: row.try_get("", "role")?,
-            attendance: row.try_get("", "attendance")?,
-            joined_at: row.try_get("", "joined_at")?,
+            role: row.try_get("", "p_role")?,
+            attendance: row.try_get("", "p_attendance")?,
+            joined_at: row.try_get("", "p_joined_at")?,
         }),
         None => None,
     };
-    Ok((organizer, membership))
+    Ok(Some(RoundSeat {
+        round,
+        dialogue,
+        organizer,
+        membership,
+    }))
 }

@@ -147,15 +147,3 @@ pub async fn set_status(
         .await?;
     Ok(res.rows_affected == 1)
 }
-
-/// The round with its dialogue, in one query (every round-scoped request starts here).
-pub async fn find_with_dialogue(
-    db: &impl ConnectionTrait,
-    id: &str,
-) -> Result<Option<(round::Model, crate::entities::dialogue::Model)>, DbErr> {
-    Ok(round::Entity::find_by_id(id.to_owned())
-        .find_also_related(crate::entities::dialogue::Entity)
-        .one(db)
-        .await?
-        .and_then(|(r, d)| Some((r, d?))))
-}
