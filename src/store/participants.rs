@@ -23,22 +23,21 @@ pub async fn list(
     db: &impl ConnectionTrait,
     round_id: &str,
 ) -> Result<Vec<(participant::Model, user::Model)>, DbErr> {
-    let members = participant::Entity::find()
+    use sea_orm::{JoinType, QuerySelect};
+    // Participants and their accounts in one query (the table has no relation declared).
+    let account = participant::Entity::belongs_to(user::Entity)
+        .from(participant::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    Ok(participant::Entity::find()
         .filter(participant::Column::RoundId.eq(round_id))
+        .join(JoinType::InnerJoin, account)
+        .select_also(user::Entity)
         .order_by_asc(participant::Column::UserId)
         .all(db)
-        .await?;
-    let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
-    let users = user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?;
-    Ok(members
+        .await?
         .into_iter()
-        .filter_map(|m| {
-            let u = users.iter().find(|u| u.id == m.user_id)?.clone();
-            Some((m, u))
-        })
+        .filter_map(|(p, u)| Some((p, u?)))
         .collect())
 }
 
