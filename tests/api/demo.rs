@@ -1,20 +1,15 @@
 //! `backchannel demo` seeds a realistic dialogue into a fresh data directory and serves it.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_demo_serves_a_populated_neemrana_dialogue() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let db_url = crate::helpers::fresh_database_url().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_backchannel"))
         .env_clear()
@@ -43,17 +38,7 @@ async fn the_demo_serves_a_populated_neemrana_dialogue() {
         .expect("the demo prints the logins");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != StatusCode::OK)
-        .unwrap_or(true)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::helpers::wait_until_ready(&client, &base).await;
     let login: Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": "delegate.pakistan@demo.example", "password": password}))

@@ -201,6 +201,47 @@ pub fn binary_command(data_dir: &Path, db_url: &str, port: u16) -> std::process:
     cmd
 }
 
+/// Creates an account through `backchannel user create --password-stdin` on the binary's data
+/// directory and database (`--admin` when `admin`), and returns what the command printed,
+/// stdout then stderr, for the tests that scan output for secrets.
+pub fn create_account_with_binary(
+    data_dir: &Path,
+    db_url: &str,
+    port: u16,
+    (email, name): (&str, &str),
+    admin: bool,
+    password: &str,
+) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut args = vec!["user", "create", "--email", email, "--name", name];
+    if admin {
+        args.push("--admin");
+    }
+    args.push("--password-stdin");
+    let mut create = binary_command(data_dir, db_url, port)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let created = create.wait_with_output().unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    String::from_utf8_lossy(&created.stdout).into_owned()
+        + &String::from_utf8_lossy(&created.stderr)
+}
+
 /// Waits until the server at `base` answers `/readyz` with 200 (at most 30 s).
 pub async fn wait_until_ready(client: &Client, base: &str) {
     let started = std::time::Instant::now();

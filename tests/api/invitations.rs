@@ -6,7 +6,7 @@
 //! Also: existing accounts, new accounts, decline, resend, preview, the invitation mail, its
 //! durability across a restart, and reminders.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_problem, binary_command, free_port, fresh_database_url, spawn_app,
-    spawn_app_with, wait_until_ready,
+    TestApp, assert_problem, binary_command, create_account_with_binary, free_port,
+    fresh_database_url, spawn_app, spawn_app_with, wait_until_ready,
 };
 
 /// A new account's password in accept bodies (12+ characters).
@@ -913,36 +913,14 @@ async fn a_full_invite_and_accept_flow_leaves_no_token_in_the_logs() {
     let port = free_port();
     let organizer_password = "organizer-password-51c0e2";
 
-    let mut create = binary_command(&data_dir, &db_url, port)
-        .args([
-            "user",
-            "create",
-            "--email",
-            "organizer@example.org",
-            "--name",
-            "Organizer Person",
-            "--admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{organizer_password}\n").as_bytes())
-        .unwrap();
-    let created = create.wait_with_output().unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
+    let mut logs = create_account_with_binary(
+        &data_dir,
+        &db_url,
+        port,
+        ("organizer@example.org", "Organizer Person"),
+        true,
+        organizer_password,
     );
-    let mut logs = String::from_utf8_lossy(&created.stdout).into_owned()
-        + &String::from_utf8_lossy(&created.stderr);
 
     let mut server = binary_command(&data_dir, &db_url, port)
         .stdout(Stdio::piped())

@@ -1,13 +1,15 @@
 //! CHECKS 36 and the command line: the real binary, started as a newcomer would, through a full
 //! account scenario with canary secrets; its logs (at debug level) hold none of them.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::Stdio;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{binary_command, free_port, fresh_database_url, wait_until_ready};
+use crate::helpers::{
+    binary_command, create_account_with_binary, free_port, fresh_database_url, wait_until_ready,
+};
 
 #[tokio::test]
 async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
@@ -17,35 +19,14 @@ async fn a_full_account_scenario_leaves_no_secret_in_the_logs() {
     let port = free_port();
     let password = "canary-password-7f3a9c";
 
-    let mut create = binary_command(&data_dir, &db_url, port)
-        .args([
-            "user",
-            "create",
-            "--email",
-            "canary@example.org",
-            "--name",
-            "Canary Person",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let created = create.wait_with_output().unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
+    let mut logs = create_account_with_binary(
+        &data_dir,
+        &db_url,
+        port,
+        ("canary@example.org", "Canary Person"),
+        false,
+        password,
     );
-    let mut logs = String::from_utf8_lossy(&created.stdout).into_owned()
-        + &String::from_utf8_lossy(&created.stderr);
 
     // Without --password-stdin a password is generated and shown once.
     let generated = binary_command(&data_dir, &db_url, port)

@@ -17,8 +17,8 @@ use sha2::Sha256;
 use tokio::sync::Mutex;
 
 use crate::helpers::{
-    TestApp, assert_problem, binary_command, free_port, fresh_database_url, spawn_app,
-    spawn_app_with, test_settings, wait_until_ready,
+    TestApp, assert_problem, binary_command, create_account_with_binary, free_port,
+    fresh_database_url, spawn_app, spawn_app_with, test_settings, wait_until_ready,
 };
 
 /// One request as a receiver saw it.
@@ -993,35 +993,19 @@ fn webhook_binary(
 
 #[tokio::test]
 async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let db_url = fresh_database_url().await;
     let port = free_port();
     let password = "organizer-password-7d21a9";
-    let mut create = binary_command(&data_dir, &db_url, port)
-        .args([
-            "user",
-            "create",
-            "--email",
-            "organizer@example.org",
-            "--name",
-            "Organizer Person",
-            "--admin",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    assert!(create.wait().unwrap().success());
+    create_account_with_binary(
+        &data_dir,
+        &db_url,
+        port,
+        ("organizer@example.org", "Organizer Person"),
+        true,
+        password,
+    );
 
     let log = dir.path().join("server.log");
     let mut server = webhook_binary(&data_dir, &db_url, port, &log)
