@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test]
 async fn the_demo_serves_a_populated_neemrana_dialogue() {
@@ -39,16 +39,8 @@ async fn the_demo_serves_a_populated_neemrana_dialogue() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     crate::helpers::wait_until_ready(&client, &base).await;
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "delegate.pakistan@demo.example", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token =
+        crate::helpers::login_at(&client, &base, "delegate.pakistan@demo.example", &password).await;
     let get = |path: String| {
         let (client, token, base) = (client.clone(), token.clone(), base.clone());
         async move {

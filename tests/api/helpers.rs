@@ -63,6 +63,19 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A second node on `first`'s data directory and database, as a scaled-out deployment runs.
+pub async fn spawn_second_node(first: &TestApp) -> TestApp {
+    let (data_dir, url) = (
+        first.settings.storage.data_dir.clone(),
+        first.settings.database.url.clone(),
+    );
+    spawn_app_with(move |s| {
+        s.storage.data_dir = data_dir;
+        s.database.url = url;
+    })
+    .await
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings();
@@ -240,6 +253,20 @@ pub fn create_account_with_binary(
     );
     String::from_utf8_lossy(&created.stdout).into_owned()
         + &String::from_utf8_lossy(&created.stderr)
+}
+
+/// Logs in at the server at `base` (a binary the test started) and returns the access token.
+pub async fn login_at(client: &Client, base: &str, email: &str, password: &str) -> String {
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Waits until the server at `base` answers `/readyz` with 200 (at most 30 s).

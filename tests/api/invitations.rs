@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     TestApp, assert_problem, binary_command, create_account_with_binary, free_port,
-    fresh_database_url, spawn_app, spawn_app_with, wait_until_ready,
+    fresh_database_url, spawn_app, spawn_app_with, spawn_second_node, wait_until_ready,
 };
 
 /// A new account's password in accept bodies (12+ characters).
@@ -1427,15 +1427,7 @@ async fn an_invitation_about_to_expire_gets_one_reminder_without_its_token() {
 
     // The reminder pass runs at start and then every minute: a second node on the same data
     // makes it run now.
-    let (data_dir, url) = (
-        first.settings.storage.data_dir.clone(),
-        first.settings.database.url.clone(),
-    );
-    let second = spawn_app_with(move |s| {
-        s.storage.data_dir = data_dir;
-        s.database.url = url;
-    })
-    .await;
+    let second = spawn_second_node(&first).await;
     let mails = second.mailed(2).await;
     let to_invitee: Vec<_> = mails
         .iter()

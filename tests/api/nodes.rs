@@ -7,20 +7,12 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_second_node};
 
 #[tokio::test]
 async fn two_nodes_share_the_work_and_every_mail_goes_out_exactly_once() {
     let first = spawn_app().await;
-    let (data_dir, url) = (
-        first.settings.storage.data_dir.clone(),
-        first.settings.database.url.clone(),
-    );
-    let second = spawn_app_with(move |s| {
-        s.storage.data_dir = data_dir;
-        s.database.url = url;
-    })
-    .await;
+    let second = spawn_second_node(&first).await;
     let f = first.round_fixture().await;
     // A token from one node works on the other: they share the store and the signing key.
     let round: Value = second
@@ -82,15 +74,7 @@ async fn two_nodes_share_the_work_and_every_mail_goes_out_exactly_once() {
 async fn two_nodes_deliver_every_webhook_event_exactly_once() {
     use crate::webhooks::{Receiver, assert_signed, register};
     let first = spawn_app().await;
-    let (data_dir, url) = (
-        first.settings.storage.data_dir.clone(),
-        first.settings.database.url.clone(),
-    );
-    let second = spawn_app_with(move |s| {
-        s.storage.data_dir = data_dir;
-        s.database.url = url;
-    })
-    .await;
+    let second = spawn_second_node(&first).await;
     let f = first.round_fixture().await;
     let receiver = Receiver::start(0).await;
     let created = register(

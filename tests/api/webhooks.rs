@@ -1014,16 +1014,7 @@ async fn an_event_queued_before_a_kill_9_is_delivered_after_the_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     wait_until_ready(&client, &base).await;
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "organizer@example.org", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = crate::helpers::login_at(&client, &base, "organizer@example.org", password).await;
     let dialogue: Value = client
         .post(format!("{base}/api/v1/dialogues"))
         .bearer_auth(&token)
