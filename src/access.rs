@@ -97,7 +97,7 @@ impl RoundAccess {
 
 /// The round, if the caller organizes its dialogue or takes part in it; 404 otherwise.
 pub async fn round(
-    db: &impl ConnectionTrait,
+    db: &impl crate::db::Fetch,
     auth: &AuthUser,
     round_id: &str,
 ) -> ApiResult<RoundAccess> {

@@ -15,7 +15,7 @@ use crate::store;
 
 /// The guard's view of one round.
 pub async fn context(
-    db: &impl sea_orm::ConnectionTrait,
+    db: &impl crate::db::Fetch,
     round_id: &str,
     dialogue_id: &str,
 ) -> ApiResult<Guard> {
@@ -61,7 +61,7 @@ pub async fn check(
     text: &str,
     redact: bool,
 ) -> ApiResult<String> {
-    let ctx = context(&state.db, round_id, dialogue_id).await?;
+    let ctx = context(&state.reader, round_id, dialogue_id).await?;
     apply(&ctx, text, redact)
 }
 

@@ -14,6 +14,8 @@
 //! depends on bound values (we keep no `sqlite_stat4` samples and use no `LIKE ?` patterns, so
 //! no better plan is lost) and cached statements are reused as they are.
 
+pub mod reader;
+
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -23,6 +25,8 @@ use sea_orm::{
 };
 
 use crate::settings::Settings;
+
+pub use reader::{Fetch, Reader, Row, all, models, one};
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     let url = settings.database_url();

@@ -27,6 +27,8 @@ use crate::telemetry;
 /// What every handler can reach.
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Bounded reads of a request (auth, access, a round's lists): in-thread on SQLite.
+    pub reader: crate::db::Reader,
     pub settings: Arc<Settings>,
     pub tokens: TokenKeys,
     pub passwords: Passwords,
@@ -115,7 +117,10 @@ impl Application {
         let webhook_sender =
             crate::webhooks::Sender::new(&settings.webhooks).map_err(StartError::Other)?;
         let settings = Arc::new(settings);
+        let busy = std::time::Duration::from_millis(settings.database.sqlite_busy_timeout_ms);
+        let reader = crate::db::Reader::for_pool(&db, busy);
         let state = web::Data::new(AppState {
+            reader,
             db,
             settings: settings.clone(),
             tokens,

@@ -44,7 +44,7 @@ impl FromRequest for AuthUser {
             }
             let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;
             let (user, session) =
-                store::sessions::find_user_and_session(&state.db, &claims.sub, &claims.sid)
+                store::sessions::find_user_and_session(&state.reader, &claims.sub, &claims.sid)
                     .await?
                     .ok_or(ApiError::Unauthorized)?;
             let now = chrono::Utc::now();

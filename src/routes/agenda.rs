@@ -252,7 +252,7 @@ fn outcome(
 async fn names(state: &AppState, items: &[&Item]) -> ApiResult<HashMap<String, String>> {
     let ids: HashSet<&String> = items.iter().flat_map(|i| i.leads.iter()).collect();
     let ids = ids.into_iter().cloned().collect();
-    Ok(store::users::display_names(&state.db, ids)
+    Ok(store::users::display_names(&state.reader, ids)
         .await?
         .into_iter()
         .collect())
@@ -492,7 +492,7 @@ async fn create_item(
     path: web::Path<String>,
     body: web::Json<CreateItem>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::EditAgenda)?;
     require_open(&access)?;
     let body = body.into_inner();
@@ -563,7 +563,7 @@ async fn list_items(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     let agenda = agenda_for(&state, &access).await?;
     Ok(HttpResponse::Ok()
@@ -573,8 +573,8 @@ async fn list_items(
 
 /// The agenda as `access` may see it.
 pub async fn agenda_for(state: &AppState, access: &RoundAccess) -> ApiResult<AgendaView> {
-    let latest = store::agenda::latest_version(&state.db, &access.round.id).await?;
-    let mut items = store::agenda::list(&state.db, &access.round.id).await?;
+    let latest = store::agenda::latest_version(&state.reader, &access.round.id).await?;
+    let mut items = store::agenda::list(&state.reader, &access.round.id).await?;
     let editor = access.can(Action::EditAgenda);
     if !editor {
         // The published version's items, in its order, with their live status and outcome.
@@ -649,7 +649,7 @@ pub async fn load_item(
     let item = store::agenda::find(&state.db, item_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let access = access::round(&state.db, auth, &item.item.round_id).await?;
+    let access = access::round(&state.reader, auth, &item.item.round_id).await?;
     if !access.can(Action::EditAgenda) {
         let latest = store::agenda::latest_version(&state.db, &access.round.id).await?;
         let published = latest
@@ -828,7 +828,7 @@ async fn reorder_items(
     path: web::Path<String>,
     body: web::Json<OrderBody>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::EditAgenda)?;
     require_open(&access)?;
     let tx = db::begin_write(&state.db).await?;
@@ -960,7 +960,7 @@ async fn carry_item_forward(
     body: web::Json<CarryForwardBody>,
 ) -> ApiResult<HttpResponse> {
     let (item, source) = load_item(&state, &auth, &path).await?;
-    let target = access::round(&state.db, &auth, &body.round_id).await?;
+    let target = access::round(&state.reader, &auth, &body.round_id).await?;
     target.require(Action::EditAgenda)?;
     require_open(&target)?;
     if target.round.dialogue_id != source.round.dialogue_id {
@@ -1045,7 +1045,7 @@ async fn get_lineage(
     let (item, _) = load_item(&state, &auth, &path).await?;
     let mut entries = Vec::new();
     for (i, round) in store::agenda::lineage(&state.db, &item.item.lineage_id).await? {
-        let Ok(access) = access::round(&state.db, &auth, &round.id).await else {
+        let Ok(access) = access::round(&state.reader, &auth, &round.id).await else {
             continue;
         };
         // Unpublished entries stay hidden from those who see only the published agenda.
@@ -1120,7 +1120,7 @@ async fn member_items(
 ) -> ApiResult<Vec<(Item, crate::entities::round::Model)>> {
     let mut out = Vec::new();
     for round in rounds {
-        let access = access::round(&state.db, auth, &round.id).await?;
+        let access = access::round(&state.reader, auth, &round.id).await?;
         let items = store::agenda::list(&state.db, &round.id).await?;
         out.extend(
             visible_items(state, &access, items)
@@ -1281,7 +1281,7 @@ async fn publish_agenda(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::EditAgenda)?;
     require_open(&access)?;
     let tx = db::begin_write(&state.db).await?;
@@ -1357,7 +1357,7 @@ async fn list_versions(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     let limit = query.limit()?;
     let after = query.number_cursor()?;
@@ -1387,7 +1387,7 @@ async fn get_version(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (round_id, number) = path.into_inner();
-    let access = access::round(&state.db, &auth, &round_id).await?;
+    let access = access::round(&state.reader, &auth, &round_id).await?;
     access.require(Action::ReadRound)?;
     let number: i32 = number.parse().map_err(|_| ApiError::NotFound)?;
     let version = store::agenda::version(&state.db, &access.round.id, number)
@@ -1423,7 +1423,7 @@ async fn round_ics(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     let (round, items) = calendar_entries(&state, &access).await?;
     Ok(HttpResponse::Ok()

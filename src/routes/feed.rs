@@ -101,7 +101,7 @@ async fn feed_ics(state: web::Data<AppState>, path: web::Path<String>) -> ApiRes
     };
     let mut rounds = Vec::new();
     for m in store::participants::memberships(&state.db, auth.id()).await? {
-        let Ok(access) = access::round(&state.db, &auth, &m.round_id).await else {
+        let Ok(access) = access::round(&state.reader, &auth, &m.round_id).await else {
             continue;
         };
         rounds.push(crate::routes::agenda::calendar_entries(&state, &access).await?);

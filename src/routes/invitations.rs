@@ -250,7 +250,7 @@ async fn create_invitation(
     path: web::Path<String>,
     body: web::Json<CreateInvitation>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require_or_hide(Action::ManageRound)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
@@ -395,7 +395,7 @@ async fn list_invitations(
     path: web::Path<String>,
     query: web::Query<InvitationsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require_or_hide(Action::ManageRound)?;
     let page = PageQuery {
         limit: query.limit,
@@ -425,7 +425,7 @@ async fn managed(
     let inv = store::invitations::find(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let access = access::round(&state.db, auth, &inv.round_id).await?;
+    let access = access::round(&state.reader, auth, &inv.round_id).await?;
     access.require_or_hide(Action::ManageRound)?;
     Ok((inv, access))
 }

@@ -64,7 +64,7 @@ pub struct MembershipView {
 }
 
 async fn me_view(state: &AppState, user: user::Model) -> ApiResult<Me> {
-    let seats = store::participants::seats_of(&state.db, &user.id).await?;
+    let seats = store::participants::seats_of(&state.reader, &user.id).await?;
     Ok(Me {
         account: Account::from(user),
         memberships: seats

@@ -255,7 +255,7 @@ async fn create_note(
         state.limits.note_ip.check(&ip.to_string())?;
     }
     state.limits.note_account.check(auth.id())?;
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     let body = body.into_inner();
     access.require(match body.visibility {
         Visibility::Private => Action::PrivateNotes,
@@ -362,16 +362,16 @@ async fn list_released(
     path: web::Path<String>,
     query: web::Query<NotesQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRecord)?;
-    let ctx = attribution::context(&state.db, &access.round.id, &access.dialogue.id).await?;
+    let ctx = attribution::context(&state.reader, &access.round.id, &access.dialogue.id).await?;
     if query.round_id.is_some() {
         return Err(ApiError::invalid("round_id", "is given in the path"));
     }
     let page = query.page();
     let limit = page.limit()?;
     let notes = store::notes::list_released(
-        &state.db,
+        &state.reader,
         &access.round.id,
         query.agenda_item_id.as_deref(),
         page.cursor()?,
@@ -430,7 +430,7 @@ async fn release_notes(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ManageRound)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -489,7 +489,7 @@ async fn find_note(
         if !note.released {
             return Err(ApiError::NotFound);
         }
-        let access = access::round(&state.db, auth, &note.round_id).await?;
+        let access = access::round(&state.reader, auth, &note.round_id).await?;
         if !access.can(Action::ReadRecord) {
             return Err(ApiError::NotFound);
         }
@@ -546,7 +546,7 @@ async fn patch_note(
     let mut text = body_text(&state, "body", &body.body)?;
     let view = match find_note(&state, &auth, &req, &path).await? {
         Found::Private(n) => {
-            let access = access::round(&state.db, &auth, &n.round_id).await?;
+            let access = access::round(&state.reader, &auth, &n.round_id).await?;
             require_notes_open(&access)?;
             store::notes::set_private_body(
                 &state.db,
@@ -735,7 +735,7 @@ async fn put_statement(
     path: web::Path<String>,
     body: web::Json<EditBody>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::DraftStatement)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -786,7 +786,7 @@ async fn get_statement(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRecord)?;
     let view = statement_view(&state, &access)
         .await?
@@ -810,7 +810,7 @@ async fn approve_statement(
     path: web::Path<String>,
     body: web::Json<ApproveBody>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ApproveStatement)?;
     let side = access
         .membership
@@ -893,7 +893,7 @@ async fn get_record(
     path: web::Path<String>,
     query: web::Query<RecordQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRecord)?;
     let markdown = match query.format.as_deref() {
         None | Some("json") => false,

@@ -68,11 +68,11 @@ async fn list_participants(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     let limit = query.limit()?;
     let after = query.cursor()?;
-    let items: Vec<ParticipantView> = store::participants::list(&state.db, &access.round.id)
+    let items: Vec<ParticipantView> = store::participants::list(&state.reader, &access.round.id)
         .await?
         .into_iter()
         .filter(|(p, _)| after.is_none_or(|a| p.user_id.as_str() > a))
@@ -107,7 +107,7 @@ async fn patch_participant(
     body: web::Json<PatchParticipant>,
 ) -> ApiResult<HttpResponse> {
     let (round_id, user_id) = path.into_inner();
-    let access = access::round(&state.db, &auth, &round_id).await?;
+    let access = access::round(&state.reader, &auth, &round_id).await?;
     access.require(Action::ManageRound)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -200,7 +200,7 @@ async fn remove_participant(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (round_id, user_id) = path.into_inner();
-    let access = access::round(&state.db, &auth, &round_id).await?;
+    let access = access::round(&state.reader, &auth, &round_id).await?;
     access.require(Action::ManageRound)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(

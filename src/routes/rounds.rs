@@ -369,7 +369,7 @@ async fn get_round(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     let role = access.role().map(|r| r.as_str().to_owned());
     Ok(HttpResponse::Ok().json(round_view(access.round, role)))
@@ -390,7 +390,7 @@ async fn patch_round(
     path: web::Path<String>,
     body: web::Json<PatchRound>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ManageRound)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -527,7 +527,7 @@ async fn change_status(
     path: web::Path<String>,
     body: web::Json<StatusChange>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ManageRound)?;
     let to: RoundStatus = body
         .status
@@ -617,7 +617,7 @@ async fn get_readiness(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.db, &auth, &path).await?;
+    let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
     Ok(HttpResponse::Ok().json(readiness_of(&state, &access).await?))
 }

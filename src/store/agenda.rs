@@ -11,6 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use crate::db::{self, Fetch};
 use crate::domain::agenda::{ItemStatus, VersionItem};
 use crate::entities::{
     agenda_item, agenda_lead, agenda_status_history, agenda_topic, agenda_version, round,
@@ -134,10 +135,7 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Item>, D
 }
 
 /// Attaches topics and leads to items (two queries for any number of items).
-async fn with_details(
-    db: &impl ConnectionTrait,
-    items: Vec<agenda_item::Model>,
-) -> Result<Vec<Item>, DbErr> {
+async fn with_details(db: &impl Fetch, items: Vec<agenda_item::Model>) -> Result<Vec<Item>, DbErr> {
     use sea_orm::sea_query::{Query, UnionType};
     if items.is_empty() {
         return Ok(vec![]);
@@ -163,11 +161,10 @@ async fn with_details(
         .to_owned();
     let mut topics: HashMap<String, Vec<String>> = HashMap::new();
     let mut leads: HashMap<String, Vec<String>> = HashMap::new();
-    let backend = db.get_database_backend();
-    for row in db.query_all_raw(backend.build(&query)).await? {
-        let kind: String = row.try_get("", "kind")?;
-        let item_id: String = row.try_get("", "item_id")?;
-        let value: String = row.try_get("", "value")?;
+    for row in db.fetch(db.backend().build(&query)).await? {
+        let kind: String = row.get("kind")?;
+        let item_id: String = row.get("item_id")?;
+        let value: String = row.get("value")?;
         let into = if kind == "t" { &mut topics } else { &mut leads };
         into.entry(item_id).or_default().push(value);
     }
@@ -188,12 +185,14 @@ async fn with_details(
 }
 
 /// The round's items in agenda order.
-pub async fn list(db: &impl ConnectionTrait, round_id: &str) -> Result<Vec<Item>, DbErr> {
-    let items = agenda_item::Entity::find()
-        .filter(agenda_item::Column::RoundId.eq(round_id))
-        .order_by_asc(agenda_item::Column::Position)
-        .all(db)
-        .await?;
+pub async fn list(db: &impl Fetch, round_id: &str) -> Result<Vec<Item>, DbErr> {
+    let items = db::all(
+        db,
+        agenda_item::Entity::find()
+            .filter(agenda_item::Column::RoundId.eq(round_id))
+            .order_by_asc(agenda_item::Column::Position),
+    )
+    .await?;
     with_details(db, items).await
 }
 
@@ -461,14 +460,16 @@ pub async fn version(
 }
 
 pub async fn latest_version(
-    db: &impl ConnectionTrait,
+    db: &impl Fetch,
     round_id: &str,
 ) -> Result<Option<agenda_version::Model>, DbErr> {
-    agenda_version::Entity::find()
-        .filter(agenda_version::Column::RoundId.eq(round_id))
-        .order_by_desc(agenda_version::Column::Number)
-        .one(db)
-        .await
+    db::one(
+        db,
+        agenda_version::Entity::find()
+            .filter(agenda_version::Column::RoundId.eq(round_id))
+            .order_by_desc(agenda_version::Column::Number),
+    )
+    .await
 }
 
 pub fn snapshot_items(version: &agenda_version::Model) -> Vec<VersionItem> {

@@ -57,21 +57,23 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<dialogue
     dialogue::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-pub async fn sides(db: &impl ConnectionTrait, dialogue_id: &str) -> Result<Vec<Side>, DbErr> {
-    Ok(dialogue_side::Entity::find()
-        .filter(dialogue_side::Column::DialogueId.eq(dialogue_id))
-        .order_by_asc(dialogue_side::Column::Position)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| Side {
-            key: s.key,
-            name: s.name,
-            country: s.country,
-            delegation_limit: s.delegation_limit,
-            neutral: s.neutral,
-        })
-        .collect())
+pub async fn sides(db: &impl crate::db::Fetch, dialogue_id: &str) -> Result<Vec<Side>, DbErr> {
+    Ok(crate::db::all(
+        db,
+        dialogue_side::Entity::find()
+            .filter(dialogue_side::Column::DialogueId.eq(dialogue_id))
+            .order_by_asc(dialogue_side::Column::Position),
+    )
+    .await?
+    .into_iter()
+    .map(|s| Side {
+        key: s.key,
+        name: s.name,
+        country: s.country,
+        delegation_limit: s.delegation_limit,
+        neutral: s.neutral,
+    })
+    .collect())
 }
 
 /// Replaces the editable fields of one side (its key is fixed: participants refer to it).

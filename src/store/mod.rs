@@ -1,4 +1,7 @@
-//! Every query, as plain async functions over a connection or transaction.
+//! Every query, as plain async functions over a connection or transaction. The bounded reads
+//! of a request (the session, the caller's seat, a round's agenda, roster and notes) take
+//! `&impl db::Fetch` instead: any connection or transaction is one, and so is `db::Reader`,
+//! which runs them on the request's own thread on SQLite (see `db::reader` for why).
 
 pub mod agenda;
 pub mod api_tokens;

@@ -83,7 +83,7 @@ pub async fn find_chatham(
 
 /// Released chatham notes of a round, by id after the cursor.
 pub async fn list_released(
-    db: &impl ConnectionTrait,
+    db: &impl crate::db::Fetch,
     round_id: &str,
     item: Option<&str>,
     after: Option<&str>,
@@ -100,7 +100,7 @@ pub async fn list_released(
     if let Some(after) = after {
         q = q.filter(chatham_note::Column::Id.gt(after));
     }
-    q.all(db).await
+    crate::db::all(db, q).await
 }
 
 /// All released chatham notes of a round (for the record).

@@ -3,6 +3,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, Set,
 };
 
+use crate::db::Fetch;
 use crate::domain::rights::Role;
 use crate::entities::{dialogue, dialogue_organizer, participant, round, user};
 
@@ -20,25 +21,25 @@ pub async fn find(
 
 /// The round's participants with their accounts, by user id.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &impl Fetch,
     round_id: &str,
 ) -> Result<Vec<(participant::Model, user::Model)>, DbErr> {
-    use sea_orm::{JoinType, QuerySelect};
+    use sea_orm::{JoinType, QuerySelect, QueryTrait};
     // Participants and their accounts in one query (the table has no relation declared).
     let account = participant::Entity::belongs_to(user::Entity)
         .from(participant::Column::UserId)
         .to(user::Column::Id)
         .into();
-    Ok(participant::Entity::find()
+    let query = participant::Entity::find()
         .filter(participant::Column::RoundId.eq(round_id))
         .join(JoinType::InnerJoin, account)
         .select_also(user::Entity)
         .order_by_asc(participant::Column::UserId)
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|(p, u)| Some((p, u?)))
-        .collect())
+        .build(db.backend());
+    let rows = db.fetch(query).await?;
+    let participants = crate::db::models::<participant::Entity>(&rows, "A_")?;
+    let users = crate::db::models::<user::Entity>(&rows, "B_")?;
+    Ok(participants.into_iter().zip(users).collect())
 }
 
 /// (side, role) of every participant: for readiness and the attribution guard.
@@ -135,9 +136,9 @@ pub struct Seats {
 }
 
 /// Every seat of the user, in one query (`GET /me` shows them all).
-pub async fn seats_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Seats, DbErr> {
+pub async fn seats_of(db: &impl Fetch, user_id: &str) -> Result<Seats, DbErr> {
     use sea_orm::{DbBackend, Statement};
-    let backend = db.get_database_backend();
+    let backend = db.backend();
     let sql = match backend {
         DbBackend::Postgres => {
             "SELECT 'r' AS kind, round_id AS id, side_key, role FROM participants WHERE user_id = $1 \
@@ -151,7 +152,7 @@ pub async fn seats_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Seats,
         }
     };
     let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
+        .fetch(Statement::from_sql_and_values(
             backend,
             sql,
             [user_id.into(), user_id.into()],
@@ -162,11 +163,11 @@ pub async fn seats_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Seats,
         organizes: Vec::new(),
     };
     for row in rows {
-        let kind: String = row.try_get("", "kind")?;
-        let id: String = row.try_get("", "id")?;
+        let kind: String = row.get("kind")?;
+        let id: String = row.get("id")?;
         if kind == "r" {
-            let side: Option<String> = row.try_get("", "side_key")?;
-            let role: Option<String> = row.try_get("", "role")?;
+            let side: Option<String> = row.get("side_key")?;
+            let role: Option<String> = row.get("role")?;
             seats
                 .rounds
                 .push((id, side.unwrap_or_default(), role.unwrap_or_default()));
@@ -188,44 +189,48 @@ pub struct RoundSeat {
 }
 
 pub async fn round_seat(
-    db: &impl ConnectionTrait,
+    db: &impl Fetch,
     round_id: &str,
     user_id: &str,
 ) -> Result<Option<RoundSeat>, DbErr> {
-    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
-    use sea_orm::{Condition, FromQueryResult, QueryTrait};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType};
+    use sea_orm::{Condition, QueryTrait};
 
-    let organizes = Query::select()
-        .expr(Expr::val(1))
-        .from(dialogue_organizer::Entity)
-        .and_where(
-            Expr::col((
-                dialogue_organizer::Entity,
-                dialogue_organizer::Column::DialogueId,
-            ))
-            .equals((round::Entity, round::Column::DialogueId)),
-        )
-        .and_where(
-            Expr::col((
-                dialogue_organizer::Entity,
-                dialogue_organizer::Column::UserId,
-            ))
-            .eq(user_id),
-        )
-        .to_owned();
+    // The organizer seat and the membership come from outer joins on the two tables' keys, so
+    // the query yields exactly one row for an existing round, and every column it reads is a
+    // table column (`db::reader` types each by its entity).
+    let organizer = Alias::new("o");
     let mut query = round::Entity::find_by_id(round_id.to_owned())
         .find_also_related(dialogue::Entity)
         .into_query();
-    query.expr_as(Expr::exists(organizes), "organizer").join(
-        JoinType::LeftJoin,
-        participant::Entity,
-        Condition::all()
-            .add(
-                Expr::col((participant::Entity, participant::Column::RoundId))
-                    .equals((round::Entity, round::Column::Id)),
-            )
-            .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
-    );
+    query
+        .join_as(
+            JoinType::LeftJoin,
+            dialogue_organizer::Entity,
+            organizer.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((organizer.clone(), dialogue_organizer::Column::DialogueId))
+                        .equals((round::Entity, round::Column::DialogueId)),
+                )
+                .add(
+                    Expr::col((organizer.clone(), dialogue_organizer::Column::UserId)).eq(user_id),
+                ),
+        )
+        .expr_as(
+            Expr::col((organizer, dialogue_organizer::Column::UserId)),
+            "organizer_id",
+        )
+        .join(
+            JoinType::LeftJoin,
+            participant::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((participant::Entity, participant::Column::RoundId))
+                        .equals((round::Entity, round::Column::Id)),
+                )
+                .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
+        );
     for (column, alias) in [
         (participant::Column::SideKey, "p_side_key"),
         (participant::Column::Role, "p_role"),
@@ -234,24 +239,23 @@ pub async fn round_seat(
     ] {
         query.expr_as(Expr::col((participant::Entity, column)), alias);
     }
-    let backend = db.get_database_backend();
-    let Some(row) = db.query_one_raw(backend.build(&query)).await? else {
+    let Some(row) = db.fetch_one(db.backend().build(&query)).await? else {
         return Ok(None);
     };
-    let round = round::Model::from_query_result(&row, "A_")?;
-    let Some(dialogue) = dialogue::Model::from_query_result_optional(&row, "B_")? else {
+    let round = row.model::<round::Entity>("A_")?;
+    let Some(dialogue) = row.model_optional::<dialogue::Entity>("B_")? else {
         return Ok(None);
     };
-    let organizer: bool = row.try_get("", "organizer")?;
-    let side: Option<String> = row.try_get("", "p_side_key")?;
+    let organizer = row.get::<Option<String>>("organizer_id")?.is_some();
+    let side: Option<String> = row.get("p_side_key")?;
     let membership = match side {
         Some(side_key) => Some(participant::Model {
             round_id: round.id.clone(),
             user_id: user_id.to_owned(),
             side_key,
-            role: row.try_get("", "p_role")?,
-            attendance: row.try_get("", "p_attendance")?,
-            joined_at: row.try_get("", "p_joined_at")?,
+            role: row.get("p_role")?,
+            attendance: row.get("p_attendance")?,
+            joined_at: row.get("p_joined_at")?,
         }),
         None => None,
     };

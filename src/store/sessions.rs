@@ -5,9 +5,11 @@
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set,
 };
 
+use crate::db::Fetch;
 use crate::entities::{refresh_token, session, user};
 
 use super::{new_id, now};
@@ -52,16 +54,22 @@ async fn add_refresh(
 
 /// The session and its account in one query: this runs on every authenticated request.
 pub async fn find_user_and_session(
-    db: &impl ConnectionTrait,
+    db: &impl Fetch,
     user_id: &str,
     session_id: &str,
 ) -> Result<Option<(user::Model, session::Model)>, DbErr> {
-    let found = session::Entity::find_by_id(session_id.to_owned())
+    let query = session::Entity::find_by_id(session_id.to_owned())
         .filter(session::Column::UserId.eq(user_id))
         .find_also_related(user::Entity)
-        .one(db)
-        .await?;
-    Ok(found.and_then(|(session, user)| Some((user?, session))))
+        .limit(1)
+        .build(db.backend());
+    let Some(row) = db.fetch_one(query).await? else {
+        return Ok(None);
+    };
+    let session = row.model::<session::Entity>("A_")?;
+    Ok(row
+        .model_optional::<user::Entity>("B_")?
+        .map(|user| (user, session)))
 }
 
 pub enum Rotation {

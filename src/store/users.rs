@@ -48,20 +48,23 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<user::Mo
 
 /// Display names of the given accounts, in one query.
 pub async fn display_names(
-    db: &impl ConnectionTrait,
+    db: &impl crate::db::Fetch,
     ids: Vec<String>,
 ) -> Result<Vec<(String, String)>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    user::Entity::find()
+    let query = user::Entity::find()
         .select_only()
         .column(user::Column::Id)
         .column(user::Column::DisplayName)
-        .filter(user::Column::Id.is_in(ids))
-        .into_tuple()
-        .all(db)
-        .await
+        .filter(user::Column::Id.is_in(ids));
+    let query = sea_orm::QueryTrait::build(&query, db.backend());
+    db.fetch(query)
+        .await?
+        .iter()
+        .map(|row| Ok((row.get("id")?, row.get("display_name")?)))
+        .collect()
 }
 
 pub async fn set_password_hash(
