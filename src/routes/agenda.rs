@@ -626,7 +626,7 @@ async fn visible_items(
     if access.can(Action::EditAgenda) {
         return Ok(items);
     }
-    let published = match store::agenda::latest_version(&state.db, &access.round.id).await? {
+    let published = match store::agenda::latest_version(&state.reader, &access.round.id).await? {
         Some(v) => store::agenda::snapshot_items(&v),
         None => return Ok(vec![]),
     };
@@ -646,12 +646,12 @@ pub async fn load_item(
     auth: &AuthUser,
     item_id: &str,
 ) -> ApiResult<(Item, RoundAccess)> {
-    let item = store::agenda::find(&state.db, item_id)
+    let item = store::agenda::find(&state.reader, item_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let access = access::round(&state.reader, auth, &item.item.round_id).await?;
     if !access.can(Action::EditAgenda) {
-        let latest = store::agenda::latest_version(&state.db, &access.round.id).await?;
+        let latest = store::agenda::latest_version(&state.reader, &access.round.id).await?;
         let published = latest
             .map(|v| store::agenda::snapshot_items(&v))
             .unwrap_or_default();

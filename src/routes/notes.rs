@@ -264,7 +264,7 @@ async fn create_note(
     require_notes_open(&access)?;
     let mut text = body_text(&state, "body", &body.body)?;
     if let Some(item_id) = &body.agenda_item_id {
-        let item = store::agenda::find(&state.db, item_id).await?;
+        let item = store::agenda::find(&state.reader, item_id).await?;
         if item.is_none_or(|i| i.item.round_id != access.round.id) {
             return Err(ApiError::invalid(
                 "agenda_item_id",

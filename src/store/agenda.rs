@@ -124,44 +124,80 @@ pub async fn set_leads(
     Ok(())
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Item>, DbErr> {
-    let Some(item) = agenda_item::Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-    else {
+pub async fn find(db: &impl Fetch, id: &str) -> Result<Option<Item>, DbErr> {
+    let Some(item) = db::one(db, agenda_item::Entity::find_by_id(id.to_owned())).await? else {
         return Ok(None);
     };
     Ok(with_details(db, vec![item]).await?.pop())
 }
 
-/// Attaches topics and leads to items (two queries for any number of items).
+/// Which items' topics and leads to read.
+enum Details<'a> {
+    /// These items (any rounds).
+    Items(Vec<String>),
+    /// Every item of a round: the query names the round, not a list of ids, so SQLite walks
+    /// the round's index instead of building a table of the ids each time.
+    Round(&'a str),
+}
+
+/// Attaches topics and leads to items, in one query for any number of items.
 async fn with_details(db: &impl Fetch, items: Vec<agenda_item::Model>) -> Result<Vec<Item>, DbErr> {
-    use sea_orm::sea_query::{Query, UnionType};
+    let ids = items.iter().map(|i| i.id.clone()).collect();
+    details(db, Details::Items(ids), items).await
+}
+
+async fn details(
+    db: &impl Fetch,
+    which: Details<'_>,
+    items: Vec<agenda_item::Model>,
+) -> Result<Vec<Item>, DbErr> {
+    use sea_orm::sea_query::{ColumnRef, IntoColumnRef, IntoTableRef, Query, UnionType};
     if items.is_empty() {
         return Ok(vec![]);
     }
-    // Topics and leads in one round trip: ('t', item, topic) and ('l', item, user) rows.
-    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-    let query = Query::select()
-        .expr_as(Expr::val("t"), "kind")
-        .expr_as(Expr::col(agenda_topic::Column::ItemId), "item_id")
-        .expr_as(Expr::col(agenda_topic::Column::Topic), "value")
-        .from(agenda_topic::Entity)
-        .and_where(Expr::col(agenda_topic::Column::ItemId).is_in(ids.clone()))
-        .union(
-            UnionType::All,
-            Query::select()
-                .expr(Expr::val("l"))
-                .column(agenda_lead::Column::ItemId)
-                .column(agenda_lead::Column::UserId)
-                .from(agenda_lead::Entity)
-                .and_where(Expr::col(agenda_lead::Column::ItemId).is_in(ids))
-                .to_owned(),
-        )
-        .to_owned();
+    // ('t', item, topic) and ('l', item, user) rows, from one table each.
+    let part = |kind: &str, item: ColumnRef, value: ColumnRef, table| {
+        let mut q = Query::select();
+        q.expr_as(Expr::val(kind), "kind")
+            .expr_as(Expr::col(item.clone()), "item_id")
+            .expr_as(Expr::col(value), "value");
+        match &which {
+            Details::Items(ids) => {
+                q.from(table).and_where(Expr::col(item).is_in(ids.clone()));
+            }
+            Details::Round(round_id) => {
+                let on = Expr::col((agenda_item::Entity, agenda_item::Column::Id))
+                    .eq(Expr::col(item))
+                    .and(
+                        Expr::col((agenda_item::Entity, agenda_item::Column::RoundId))
+                            .eq(*round_id),
+                    );
+                q.from(agenda_item::Entity).inner_join(table, on);
+            }
+        }
+        q
+    };
+    let mut query = part(
+        "t",
+        (agenda_topic::Entity, agenda_topic::Column::ItemId).into_column_ref(),
+        (agenda_topic::Entity, agenda_topic::Column::Topic).into_column_ref(),
+        agenda_topic::Entity.into_table_ref(),
+    );
+    let leads = part(
+        "l",
+        (agenda_lead::Entity, agenda_lead::Column::ItemId).into_column_ref(),
+        (agenda_lead::Entity, agenda_lead::Column::UserId).into_column_ref(),
+        agenda_lead::Entity.into_table_ref(),
+    );
+    query.union(UnionType::All, leads);
+    attach(items, db.fetch(db.backend().build(&query)).await?)
+}
+
+/// Gives each item its rows of ('t', item, topic) and ('l', item, user).
+fn attach(items: Vec<agenda_item::Model>, rows: Vec<db::Row>) -> Result<Vec<Item>, DbErr> {
     let mut topics: HashMap<String, Vec<String>> = HashMap::new();
     let mut leads: HashMap<String, Vec<String>> = HashMap::new();
-    for row in db.fetch(db.backend().build(&query)).await? {
+    for row in rows {
         let kind: String = row.get("kind")?;
         let item_id: String = row.get("item_id")?;
         let value: String = row.get("value")?;
@@ -193,7 +229,7 @@ pub async fn list(db: &impl Fetch, round_id: &str) -> Result<Vec<Item>, DbErr> {
             .order_by_asc(agenda_item::Column::Position),
     )
     .await?;
-    with_details(db, items).await
+    details(db, Details::Round(round_id), items).await
 }
 
 pub async fn count(db: &impl ConnectionTrait, round_id: &str) -> Result<u64, DbErr> {

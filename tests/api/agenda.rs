@@ -972,3 +972,82 @@ async fn unpublished_agenda_content_stays_hidden_from_those_who_see_the_publishe
         .unwrap();
     assert!(topics.contains("secret-topic"), "{topics}");
 }
+
+#[tokio::test]
+async fn a_rounds_agenda_lists_each_item_with_exactly_its_own_topics_and_leads() {
+    let app = spawn_app().await;
+    let f = app.round_fixture().await;
+    let lead_a = app.user("Lead Alpha").await;
+    let lead_b = app.user("Lead Beta").await;
+    app.join(&f.round_id, &lead_a, "india", "co_chair").await;
+    app.join(&f.round_id, &lead_b, "pakistan", "co_chair").await;
+    // Another round of the same dialogue, with its own items on the same topics and leads.
+    let other = app
+        .create_round(&f.organizer_token, &f.dialogue_id, "Round 2")
+        .await;
+    app.join(&other, &lead_a, "india", "co_chair").await;
+    for (round_id, title, topics, leads) in [
+        (
+            &f.round_id,
+            "Water",
+            json!(["Water", "Indus"]),
+            json!([lead_b.id, lead_a.id]),
+        ),
+        (&f.round_id, "Trade", json!(["Trade"]), json!([])),
+        (&f.round_id, "Break", json!([]), json!([lead_a.id])),
+        (
+            &other,
+            "Elsewhere",
+            json!(["Water", "Cyber"]),
+            json!([lead_a.id]),
+        ),
+    ] {
+        let res = app
+            .post_json(
+                &format!("/api/v1/rounds/{round_id}/agenda"),
+                Some(&f.organizer_token),
+                &json!({"title": title, "topics": topics, "leads": leads}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{title}");
+    }
+
+    let agenda: Value = app
+        .get(
+            &format!("/api/v1/rounds/{}/agenda", f.round_id),
+            Some(&f.organizer_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = agenda["items"].as_array().unwrap();
+    let seen: Vec<(&str, Value, Vec<&str>)> = items
+        .iter()
+        .map(|i| {
+            let leads = i["leads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["display_name"].as_str().unwrap())
+                .collect();
+            (i["title"].as_str().unwrap(), i["topics"].clone(), leads)
+        })
+        .collect();
+    let mut both = vec!["Lead Alpha", "Lead Beta"];
+    both.sort_by_key(|name| {
+        if *name == "Lead Alpha" {
+            &lead_a.id
+        } else {
+            &lead_b.id
+        }
+    });
+    assert_eq!(
+        seen,
+        vec![
+            ("Water", json!(["indus", "water"]), both),
+            ("Trade", json!(["trade"]), vec![]),
+            ("Break", json!([]), vec!["Lead Alpha"]),
+        ]
+    );
+}
