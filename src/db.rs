@@ -15,6 +15,7 @@
 //! no better plan is lost) and cached statements are reused as they are.
 
 pub mod reader;
+pub mod shape;
 
 use std::time::Duration;
 

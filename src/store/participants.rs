@@ -199,47 +199,57 @@ pub async fn round_seat(
     // The organizer seat and the membership come from outer joins on the two tables' keys, so
     // the query yields exactly one row for an existing round, and every column it reads is a
     // table column (`db::reader` types each by its entity).
-    let organizer = Alias::new("o");
-    let mut query = round::Entity::find_by_id(round_id.to_owned())
-        .find_also_related(dialogue::Entity)
-        .into_query();
-    query
-        .join_as(
-            JoinType::LeftJoin,
-            dialogue_organizer::Entity,
-            organizer.clone(),
-            Condition::all()
-                .add(
-                    Expr::col((organizer.clone(), dialogue_organizer::Column::DialogueId))
-                        .equals((round::Entity, round::Column::DialogueId)),
-                )
-                .add(
-                    Expr::col((organizer.clone(), dialogue_organizer::Column::UserId)).eq(user_id),
-                ),
-        )
-        .expr_as(
-            Expr::col((organizer, dialogue_organizer::Column::UserId)),
-            "organizer_id",
-        )
-        .join(
-            JoinType::LeftJoin,
-            participant::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((participant::Entity, participant::Column::RoundId))
-                        .equals((round::Entity, round::Column::Id)),
-                )
-                .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
-        );
-    for (column, alias) in [
-        (participant::Column::SideKey, "p_side_key"),
-        (participant::Column::Role, "p_role"),
-        (participant::Column::Attendance, "p_attendance"),
-        (participant::Column::JoinedAt, "p_joined_at"),
-    ] {
-        query.expr_as(Expr::col((participant::Entity, column)), alias);
-    }
-    let Some(row) = db.fetch_one(db.backend().build(&query)).await? else {
+    let build = || {
+        let organizer = Alias::new("o");
+        let mut query = round::Entity::find_by_id(round_id.to_owned())
+            .find_also_related(dialogue::Entity)
+            .into_query();
+        query
+            .join_as(
+                JoinType::LeftJoin,
+                dialogue_organizer::Entity,
+                organizer.clone(),
+                Condition::all()
+                    .add(
+                        Expr::col((organizer.clone(), dialogue_organizer::Column::DialogueId))
+                            .equals((round::Entity, round::Column::DialogueId)),
+                    )
+                    .add(
+                        Expr::col((organizer.clone(), dialogue_organizer::Column::UserId))
+                            .eq(user_id),
+                    ),
+            )
+            .expr_as(
+                Expr::col((organizer, dialogue_organizer::Column::UserId)),
+                "organizer_id",
+            )
+            .join(
+                JoinType::LeftJoin,
+                participant::Entity,
+                Condition::all()
+                    .add(
+                        Expr::col((participant::Entity, participant::Column::RoundId))
+                            .equals((round::Entity, round::Column::Id)),
+                    )
+                    .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
+            );
+        for (column, alias) in [
+            (participant::Column::SideKey, "p_side_key"),
+            (participant::Column::Role, "p_role"),
+            (participant::Column::Attendance, "p_attendance"),
+            (participant::Column::JoinedAt, "p_joined_at"),
+        ] {
+            query.expr_as(Expr::col((participant::Entity, column)), alias);
+        }
+        db.backend().build(&query)
+    };
+    static SHAPE: crate::db::shape::Shape = crate::db::shape::Shape::new();
+    let stmt = SHAPE.statement(
+        db.backend(),
+        vec![user_id.into(), user_id.into(), round_id.into()],
+        build,
+    );
+    let Some(row) = db.fetch_one(stmt).await? else {
         return Ok(None);
     };
     let round = row.model::<round::Entity>("A_")?;

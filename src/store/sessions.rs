@@ -5,11 +5,12 @@
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryTrait,
+    Set,
 };
 
 use crate::db::Fetch;
+use crate::db::shape::Shape;
 use crate::entities::{refresh_token, session, user};
 
 use super::{new_id, now};
@@ -58,11 +59,18 @@ pub async fn find_user_and_session(
     user_id: &str,
     session_id: &str,
 ) -> Result<Option<(user::Model, session::Model)>, DbErr> {
-    let query = session::Entity::find_by_id(session_id.to_owned())
-        .filter(session::Column::UserId.eq(user_id))
-        .find_also_related(user::Entity)
-        .limit(1)
-        .build(db.backend());
+    static SHAPE: Shape = Shape::new();
+    // At most one row: `id` is the key.
+    let query = SHAPE.statement(
+        db.backend(),
+        vec![session_id.into(), user_id.into()],
+        || {
+            session::Entity::find_by_id(session_id.to_owned())
+                .filter(session::Column::UserId.eq(user_id))
+                .find_also_related(user::Entity)
+                .build(db.backend())
+        },
+    );
     let Some(row) = db.fetch_one(query).await? else {
         return Ok(None);
     };
