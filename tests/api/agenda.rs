@@ -15,6 +15,18 @@ async fn add_item(app: &TestApp, f: &RoundFixture, body: Value) -> reqwest::Resp
     .await
 }
 
+/// The round's agenda as its organizer sees it (the working draft).
+async fn organizer_agenda(app: &TestApp, f: &RoundFixture) -> Value {
+    app.get(
+        &format!("/api/v1/rounds/{}/agenda", f.round_id),
+        Some(&f.organizer_token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 async fn item(app: &TestApp, f: &RoundFixture, title: &str, slot: Option<(&str, &str)>) -> Value {
     let mut body = json!({"title": title, "topics": ["Water"]});
     if let Some((s, e)) = slot {
@@ -77,15 +89,7 @@ async fn slots_are_checked_in_the_venues_zone_and_returned_with_its_offset() {
         Some(("2027-02-10T11:00:00+05:30", "2027-02-10T12:00:00+05:30")),
     )
     .await;
-    let agenda: Value = app
-        .get(
-            &format!("/api/v1/rounds/{}/agenda", f.round_id),
-            Some(&f.organizer_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let agenda = organizer_agenda(&app, &f).await;
     assert_eq!(
         agenda["items"].as_array().unwrap().len(),
         2,
@@ -305,15 +309,7 @@ async fn ordering_takes_exact_permutations_and_stays_dense_under_concurrency() {
             "{s}"
         );
     }
-    let agenda: Value = app
-        .get(
-            &format!("/api/v1/rounds/{}/agenda", f.round_id),
-            Some(&f.organizer_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let agenda = organizer_agenda(&app, &f).await;
     let positions: Vec<i64> = agenda["items"]
         .as_array()
         .unwrap()
@@ -1012,15 +1008,7 @@ async fn a_rounds_agenda_lists_each_item_with_exactly_its_own_topics_and_leads()
         assert_eq!(res.status(), StatusCode::CREATED, "{title}");
     }
 
-    let agenda: Value = app
-        .get(
-            &format!("/api/v1/rounds/{}/agenda", f.round_id),
-            Some(&f.organizer_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let agenda = organizer_agenda(&app, &f).await;
     let items = agenda["items"].as_array().unwrap();
     let seen: Vec<(&str, Value, Vec<&str>)> = items
         .iter()
