@@ -35,6 +35,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Seals data at rest (mail outbox, notes) with the data-directory key ring.
     pub cipher: Cipher,
+    /// Attribution guards built by this node, each kept under its round's guard epoch.
+    pub guards: crate::attribution::Guards,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -127,6 +129,7 @@ impl Application {
             passwords,
             limits,
             cipher,
+            guards: Default::default(),
             metrics: Default::default(),
         });
 

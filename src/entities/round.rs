@@ -18,6 +18,9 @@ pub struct Model {
     pub rule: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Advanced by the database whenever what the attribution guard reads for this round
+    /// changes (migration `m20261201_000008_guard_epoch`); names a built guard's vintage.
+    pub guard_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -893,14 +893,7 @@ async fn change_item_status(
     let outcome = match body.outcome.as_deref() {
         Some(o) => {
             let o = text::body("outcome", o, 4000).map_err(|e| ApiError::Validation(vec![e]))?;
-            let o = attribution::check(
-                &state,
-                &access.round.id,
-                &access.dialogue.id,
-                &o,
-                body.redact,
-            )
-            .await?;
+            let o = attribution::check(&state, &access.round, &o, body.redact).await?;
             Some(state.cipher.seal(o.as_bytes(), item.item.id.as_bytes()))
         }
         None => None,

@@ -297,14 +297,7 @@ async fn create_note(
                     "This round keeps private notes only.",
                 ));
             }
-            text = attribution::check(
-                &state,
-                &access.round.id,
-                &access.dialogue.id,
-                &text,
-                body.redact,
-            )
-            .await?;
+            text = attribution::check(&state, &access.round, &text, body.redact).await?;
             let (key, key_hash) = new_opaque_token();
             let sealed = state.cipher.seal(text.as_bytes(), id.as_bytes());
             let tx = db::begin_write(&state.db).await?;
@@ -364,7 +357,7 @@ async fn list_released(
 ) -> ApiResult<HttpResponse> {
     let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRecord)?;
-    let ctx = attribution::context(&state.reader, &access.round.id, &access.dialogue.id).await?;
+    let ctx = attribution::guard(&state, &access.round).await?;
     if query.round_id.is_some() {
         return Err(ApiError::invalid("round_id", "is given in the path"));
     }
@@ -519,7 +512,7 @@ async fn get_note(
         // Its holder sees the note as written; the round sees it through today's roster.
         Found::Chatham(n, _, true) => chatham_view(&state, n)?,
         Found::Chatham(n, round, false) => {
-            let ctx = attribution::context(&state.db, &round.id, &round.dialogue_id).await?;
+            let ctx = attribution::guard(&state, &round).await?;
             released_view(&state, &ctx, n)?
         }
     };
@@ -579,8 +572,7 @@ async fn patch_note(
                     "Notes are written while a round is in session or concluded.",
                 ));
             }
-            text = attribution::check(&state, &round.id, &round.dialogue_id, &text, body.redact)
-                .await?;
+            text = attribution::check(&state, &round, &text, body.redact).await?;
             let tx = db::begin_write(&state.db).await?;
             if !store::notes::set_chatham_body(
                 &tx,
@@ -657,14 +649,7 @@ async fn put_summary(
         ));
     }
     let text = body_text(&state, "body", &body.body)?;
-    let text = attribution::check(
-        &state,
-        &access.round.id,
-        &access.dialogue.id,
-        &text,
-        body.redact,
-    )
-    .await?;
+    let text = attribution::check(&state, &access.round, &text, body.redact).await?;
     let sealed = state.cipher.seal(text.as_bytes(), item.item.id.as_bytes());
     let tx = db::begin_write(&state.db).await?;
     let s = store::notes::put_summary(&tx, &item.item.id, sealed).await?;
@@ -744,14 +729,7 @@ async fn put_statement(
         ));
     }
     let text = body_text(&state, "body", &body.body)?;
-    let text = attribution::check(
-        &state,
-        &access.round.id,
-        &access.dialogue.id,
-        &text,
-        body.redact,
-    )
-    .await?;
+    let text = attribution::check(&state, &access.round, &text, body.redact).await?;
     let sealed = state
         .cipher
         .seal(text.as_bytes(), access.round.id.as_bytes());

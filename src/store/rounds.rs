@@ -56,6 +56,7 @@ pub async fn create(
         rule: Set(new.rule),
         created_at: Set(now),
         updated_at: Set(now),
+        guard_epoch: Set(0),
     }
     .insert(db)
     .await

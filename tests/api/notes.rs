@@ -1910,6 +1910,130 @@ async fn the_attribution_guard_refuses_or_redacts_a_chatham_note_naming_a_partic
     .await;
 }
 
+/// A chatham note by the round's other delegate: its status, and the problem's span kind if
+/// refused.
+async fn guarded(app: &TestApp, s: &Session, text: &str) -> (StatusCode, Option<String>) {
+    let res = post_note(
+        app,
+        &s.other().token,
+        &s.round_id,
+        &json!({"visibility": "chatham", "body": text}),
+    )
+    .await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    (status, body["spans"][0]["kind"].as_str().map(str::to_owned))
+}
+
+/// The server keeps each round's guard between requests; every change to what the guard reads
+/// must retire it at once: a name, an affiliation, a role, a newcomer, a departure, a side, and
+/// a change made straight in the database rather than through the API.
+#[tokio::test]
+async fn a_kept_guard_gives_way_at_once_to_every_change_in_what_it_reads() {
+    let app = spawn_app().await;
+    let s = session(&app, &[]).await;
+    let refused = |kind: &str| (StatusCode::UNPROCESSABLE_ENTITY, Some(kind.to_owned()));
+    let passed = (StatusCode::CREATED, None);
+    let text = "Lindqvist raised river data.";
+
+    // A new display name.
+    assert_eq!(guarded(&app, &s, text).await, passed, "before the rename");
+    let res = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&s.author().token),
+            &json!({"display_name": "Ayesha Lindqvist"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "rename");
+    assert_eq!(guarded(&app, &s, text).await, refused("participant"));
+
+    // A side's country may always be named, even where it spells a participant's name part.
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/dialogues/{}", s.dialogue_id),
+            Some(&s.organizer_token),
+            &json!({"sides": [{"key": "pakistan", "country": "Lindqvist"}]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "side patch");
+    assert_eq!(guarded(&app, &s, text).await, passed, "a side's country");
+
+    // A new affiliation.
+    let text = "A view from Harbour Institute.";
+    assert_eq!(
+        guarded(&app, &s, text).await,
+        passed,
+        "before the affiliation"
+    );
+    let res = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&s.author().token),
+            &json!({"affiliation": "Harbour Institute"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "affiliation");
+    assert_eq!(guarded(&app, &s, text).await, refused("institution"));
+
+    // A role now held by one person.
+    let text = "The facilitator summed up.";
+    assert_eq!(
+        guarded(&app, &s, text).await,
+        passed,
+        "nobody facilitates yet"
+    );
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!(
+                "/api/v1/rounds/{}/participants/{}",
+                s.round_id,
+                s.author().user.id
+            ),
+            Some(&s.organizer_token),
+            &json!({"role": "facilitator"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "role change");
+    assert_eq!(guarded(&app, &s, text).await, refused("role_holder"));
+
+    // A newcomer, seated by the store directly, and then their departure.
+    let text = "Wiśniewski spoke of water.";
+    assert_eq!(guarded(&app, &s, text).await, passed, "before the newcomer");
+    let newcomer = app.user("Tomasz Wiśniewski").await;
+    app.join(&s.round_id, &newcomer, "india", "delegate").await;
+    assert_eq!(guarded(&app, &s, text).await, refused("participant"));
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/rounds/{}/participants/{}", s.round_id, newcomer.id),
+            Some(&s.organizer_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "removal: {}", res.status());
+    assert_eq!(guarded(&app, &s, text).await, passed, "after the departure");
+
+    // A change made in the database itself, past every route.
+    let text = "Marchetti spoke of trade.";
+    assert_eq!(guarded(&app, &s, text).await, passed, "before the change");
+    backchannel::entities::user::Entity::update_many()
+        .col_expr(
+            backchannel::entities::user::Column::DisplayName,
+            sea_orm::sea_query::Expr::value("Ayesha Marchetti"),
+        )
+        .filter(backchannel::entities::user::Column::Id.eq(&s.author().user.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(guarded(&app, &s, text).await, refused("participant"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // CHECKS 33
 
