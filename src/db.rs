@@ -16,6 +16,7 @@
 
 pub mod reader;
 pub mod shape;
+pub mod writer;
 
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ use sea_orm::{
 use crate::settings::Settings;
 
 pub use reader::{Fetch, Reader, Row, all, models, one};
+pub use writer::Writer;
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     let url = settings.database_url();
@@ -111,6 +113,20 @@ fn qpsg(db: std::ptr::NonNull<libsqlite3_sys::sqlite3>, value: i32) -> Option<i3
         )
     };
     (rc == libsqlite3_sys::SQLITE_OK).then_some(now)
+}
+
+/// A migrated SQLite database in a temporary directory, and its pool, for unit tests.
+#[cfg(test)]
+pub(crate) async fn scratch_database() -> (tempfile::TempDir, DatabaseConnection) {
+    use migrations::{Migrator, MigratorTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_files(&config, Some("test")).unwrap();
+    settings.storage.data_dir = dir.path().join("data");
+    crate::storage::prepare_data_dir(&settings.storage.data_dir).unwrap();
+    let db = connect(&settings).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    (dir, db)
 }
 
 #[cfg(test)]

@@ -272,7 +272,7 @@ pub async fn seed(settings: &Settings) -> Result<(String, Vec<Login>), String> {
         let (_, key_hash) = new_opaque_token();
         let sealed = cipher.seal(notes[i].as_bytes(), note_id.as_bytes());
         store::notes::create_chatham(
-            &db,
+            &crate::db::Writer::Pool(db.clone()),
             note_id,
             &r1.id,
             Some(item_id.clone()),

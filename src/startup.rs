@@ -29,6 +29,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Bounded reads of a request (auth, access, a round's lists): in-thread on SQLite.
     pub reader: crate::db::Reader,
+    /// Note inserts: committed in groups by one thread on SQLite.
+    pub writer: crate::db::Writer,
     pub settings: Arc<Settings>,
     pub tokens: TokenKeys,
     pub passwords: Passwords,
@@ -121,8 +123,10 @@ impl Application {
         let settings = Arc::new(settings);
         let busy = std::time::Duration::from_millis(settings.database.sqlite_busy_timeout_ms);
         let reader = crate::db::Reader::for_pool(&db, busy);
+        let writer = crate::db::Writer::for_pool(&db, busy).map_err(StartError::Database)?;
         let state = web::Data::new(AppState {
             reader,
+            writer,
             db,
             settings: settings.clone(),
             tokens,
@@ -240,6 +244,7 @@ impl Application {
         for task in &self.background {
             task.abort();
         }
+        self.state.writer.close().await;
         let db = self.state.db.clone();
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database");

@@ -331,17 +331,7 @@ fn run(conn: &Connection, stmt: &Statement) -> Result<Vec<Row>, DbErr> {
             Ok((c.name().to_owned(), kind))
         })
         .collect::<Result<_, DbErr>>()?;
-    let values = stmt.values.as_ref().map(|v| v.0.as_slice()).unwrap_or(&[]);
-    if values.len() != prepared.parameter_count() {
-        return Err(query_err(format!(
-            "{} values for {} parameters",
-            values.len(),
-            prepared.parameter_count()
-        )));
-    }
-    for (i, value) in values.iter().enumerate() {
-        bind(&mut prepared, i + 1, value)?;
-    }
+    bind_all(&mut prepared, stmt)?;
     let columns: Arc<[String]> = described.iter().map(|(name, _)| name.clone()).collect();
     let mut rows = prepared.raw_query();
     let mut out = Vec::new();
@@ -360,9 +350,7 @@ fn run(conn: &Connection, stmt: &Statement) -> Result<Vec<Row>, DbErr> {
 }
 
 fn query_err(err: impl std::fmt::Display) -> DbErr {
-    DbErr::Query(RuntimeErr::Internal(format!(
-        "in-thread SQLite read: {err}"
-    )))
+    DbErr::Query(RuntimeErr::Internal(format!("in-thread SQLite: {err}")))
 }
 
 /// How a column's stored values become sea-orm values.
@@ -460,6 +448,25 @@ fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, String> {
         }
     }
     Err("a malformed timestamp".into())
+}
+
+/// Binds every value of `stmt` to `prepared`, which must take exactly that many.
+pub(super) fn bind_all(
+    prepared: &mut rusqlite::CachedStatement<'_>,
+    stmt: &Statement,
+) -> Result<(), DbErr> {
+    let values = stmt.values.as_ref().map(|v| v.0.as_slice()).unwrap_or(&[]);
+    if values.len() != prepared.parameter_count() {
+        return Err(query_err(format!(
+            "{} values for {} parameters",
+            values.len(),
+            prepared.parameter_count()
+        )));
+    }
+    for (i, value) in values.iter().enumerate() {
+        bind(prepared, i + 1, value)?;
+    }
+    Ok(())
 }
 
 /// Binds one value the way sea-query's sqlx binding does for SQLite.
@@ -633,17 +640,10 @@ mod tests {
     #[tokio::test]
     async fn both_paths_read_the_same_rows() {
         use crate::entities::{round, session, user};
-        use migrations::{Migrator, MigratorTrait};
         use sea_orm::QueryFilter;
         use sea_orm::{ActiveModelTrait, Set};
 
-        let dir = tempfile::tempdir().unwrap();
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        let mut settings = crate::settings::Settings::load_files(&config, Some("test")).unwrap();
-        settings.storage.data_dir = dir.path().join("data");
-        crate::storage::prepare_data_dir(&settings.storage.data_dir).unwrap();
-        let db = crate::db::connect(&settings).await.unwrap();
-        Migrator::up(&db, None).await.unwrap();
+        let (_dir, db) = crate::db::scratch_database().await;
         let reader = Reader::for_pool(&db, Duration::from_secs(5));
         assert!(matches!(reader, Reader::Sqlite(_)));
 

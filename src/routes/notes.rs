@@ -277,7 +277,7 @@ async fn create_note(
         Visibility::Private => {
             let sealed = state.cipher.seal(text.as_bytes(), id.as_bytes());
             let note = store::notes::create_private(
-                &state.db,
+                &state.writer,
                 id,
                 &access.round.id,
                 auth.id(),
@@ -300,9 +300,8 @@ async fn create_note(
             text = attribution::check(&state, &access.round, &text, body.redact).await?;
             let (key, key_hash) = new_opaque_token();
             let sealed = state.cipher.seal(text.as_bytes(), id.as_bytes());
-            let tx = db::begin_write(&state.db).await?;
             let note = store::notes::create_chatham(
-                &tx,
+                &state.writer,
                 id,
                 &access.round.id,
                 body.agenda_item_id,
@@ -310,7 +309,6 @@ async fn create_note(
                 key_hash,
             )
             .await?;
-            tx.commit().await?;
             Ok(no_store(HttpResponse::Created()).json(CreatedNote {
                 note: chatham_view(&state, note)?,
                 edit_key: Some(key.expose_secret().to_owned()),

@@ -10,8 +10,10 @@ use chrono::NaiveDate;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TryIntoModel,
 };
+
+use crate::db::Writer;
 
 use crate::entities::{chatham_note, private_note, statement, statement_approval, summary};
 
@@ -20,15 +22,16 @@ pub fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
+/// Stores a new private note through `writer` (grouped with other writes on SQLite).
 pub async fn create_private(
-    db: &impl ConnectionTrait,
+    writer: &Writer,
     id: String,
     round_id: &str,
     author_id: &str,
     agenda_item_id: Option<String>,
     sealed: (String, String),
 ) -> Result<private_note::Model, DbErr> {
-    private_note::ActiveModel {
+    let note = private_note::ActiveModel {
         id: Set(id),
         round_id: Set(round_id.to_owned()),
         author_id: Set(author_id.to_owned()),
@@ -36,20 +39,22 @@ pub async fn create_private(
         key_id: Set(sealed.0),
         body_sealed: Set(sealed.1),
         created_on: Set(today()),
-    }
-    .insert(db)
-    .await
+    };
+    let insert = private_note::Entity::insert(note.clone()).build(writer.backend());
+    writer.write(vec![insert]).await?;
+    note.try_into_model()
 }
 
+/// Stores a new chatham note through `writer` (grouped with other writes on SQLite).
 pub async fn create_chatham(
-    db: &impl ConnectionTrait,
+    writer: &Writer,
     id: String,
     round_id: &str,
     agenda_item_id: Option<String>,
     sealed: (String, String),
     edit_key_hash: String,
 ) -> Result<chatham_note::Model, DbErr> {
-    chatham_note::ActiveModel {
+    let note = chatham_note::ActiveModel {
         id: Set(id),
         round_id: Set(round_id.to_owned()),
         agenda_item_id: Set(agenda_item_id),
@@ -58,9 +63,10 @@ pub async fn create_chatham(
         edit_key_hash: Set(edit_key_hash),
         released: Set(false),
         created_on: Set(today()),
-    }
-    .insert(db)
-    .await
+    };
+    let insert = chatham_note::Entity::insert(note.clone()).build(writer.backend());
+    writer.write(vec![insert]).await?;
+    note.try_into_model()
 }
 
 pub async fn find_private(

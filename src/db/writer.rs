@@ -1,0 +1,387 @@
+//! Group commit for the short, independent writes that arrive many at a time: notes.
+//!
+//! On SQLite every commit is a WAL append and, with `synchronous = FULL`, an fsync, and the
+//! file has one writer at a time. Posting a note alone is a handful of microseconds of SQLite
+//! work; the transaction around it (the hand-off to sqlx's connection thread for `BEGIN`,
+//! `INSERT` and `COMMIT`, the fsync, the wake-ups) is nearly all of its cost. [`Writer`] hands
+//! such writes to one thread of its own, which takes every write waiting when it becomes free
+//! and commits them in one transaction: one `BEGIN IMMEDIATE`, one fsync, however many notes.
+//!
+//! Each write keeps its own outcome. It runs inside a savepoint of the shared transaction, so a
+//! write that fails (a constraint, say) is rolled back alone and reported to its caller alone,
+//! and the others commit. A caller hears `Ok` only after the commit that holds its write is
+//! durable; if that commit fails, every write in it hears the error and none is stored.
+//!
+//! The thread's connection is set up as the pool's are (WAL, `synchronous = FULL`, foreign
+//! keys, `secure_delete`, `busy_timeout`, QPSG), and takes the write lock at `BEGIN` like every
+//! write transaction (`db::begin_write`), so it queues behind the pool's writers and they
+//! behind it, and neither sees "database is locked". On PostgreSQL, which commits concurrent
+//! transactions in groups itself, `Writer` is the pool: each write is its own transaction.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement};
+use tokio::sync::oneshot;
+
+/// Where grouped writes go: one committing thread on SQLite, the pool on PostgreSQL.
+#[derive(Clone)]
+pub enum Writer {
+    Pool(DatabaseConnection),
+    Sqlite(mpsc::Sender<Message>),
+}
+
+/// What the committing thread receives.
+pub enum Message {
+    Write(Job),
+    /// Commit what came before, close the connection, and stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// One caller's write: statements that stand or fall together, and where to say which.
+pub struct Job {
+    statements: Vec<Statement>,
+    done: oneshot::Sender<Result<(), DbErr>>,
+}
+
+/// Writes taken into one transaction at most; more wait for the next.
+const MAX_GROUP: usize = 256;
+
+impl Writer {
+    /// The writer for `db`: a committing thread over the same file on SQLite, `db` otherwise.
+    pub fn for_pool(db: &DatabaseConnection, busy_timeout: Duration) -> Result<Self, DbErr> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(Writer::Pool(db.clone()));
+        }
+        let options = db.get_sqlite_connection_pool().connect_options();
+        let conn = open(options.get_filename(), busy_timeout).map_err(write_err)?;
+        let (queue, messages) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || commit_loop(conn, &messages))
+            .map_err(write_err)?;
+        Ok(Writer::Sqlite(queue))
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        match self {
+            Writer::Pool(db) => db.get_database_backend(),
+            Writer::Sqlite(_) => DbBackend::Sqlite,
+        }
+    }
+
+    /// Runs `statements` as one all-or-nothing write; `Ok` once it is committed and durable.
+    pub async fn write(&self, statements: Vec<Statement>) -> Result<(), DbErr> {
+        match self {
+            Writer::Pool(db) => {
+                let tx = crate::db::begin_write(db).await?;
+                for stmt in statements {
+                    tx.execute_raw(stmt).await?;
+                }
+                tx.commit().await
+            }
+            Writer::Sqlite(queue) => {
+                let (done, outcome) = oneshot::channel();
+                queue
+                    .send(Message::Write(Job { statements, done }))
+                    .map_err(|_| write_err("the writer has stopped"))?;
+                outcome
+                    .await
+                    .map_err(|_| write_err("the writer dropped a write"))?
+            }
+        }
+    }
+
+    /// Waits for every write handed in so far to be committed, then closes the committing
+    /// thread's connection; later writes are refused. For shutdown.
+    pub async fn close(&self) {
+        if let Writer::Sqlite(queue) = self {
+            let (done, closed) = oneshot::channel();
+            if queue.send(Message::Close(done)).is_ok() {
+                let _ = closed.await;
+            }
+        }
+    }
+}
+
+fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    // Never created here: the pool has made the file and run the migrations.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    // As the pool's connections (`db::connect`): the 201 of a note is a promise of durability.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "secure_delete", true)?;
+    Ok(conn)
+}
+
+/// Takes the waiting writes, commits them together, answers each; until told to close or
+/// every sender is gone, and then closes the connection.
+fn commit_loop(conn: Connection, messages: &mpsc::Receiver<Message>) {
+    let mut closing = None;
+    while closing.is_none() {
+        let Ok(first) = messages.recv() else { break };
+        let mut group = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Write(job) => group.push(job),
+                Message::Close(done) => {
+                    closing = Some(done);
+                    break;
+                }
+            }
+            if group.len() < MAX_GROUP {
+                next = messages.try_recv().ok();
+            }
+        }
+        if !group.is_empty() {
+            commit_group(&conn, group);
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the note writer's connection");
+    }
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+fn commit_group(conn: &Connection, group: Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let why = e.to_string();
+        for job in group {
+            let _ = job.done.send(Err(write_err(&why)));
+        }
+        return;
+    }
+    // A savepoint that cannot be released or rolled back leaves the transaction in a state
+    // nobody can vouch for: then the whole group is rolled back and every write refused.
+    let mut sound = Ok(());
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in &group {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            sound = Err(e.to_string());
+            break;
+        }
+        let outcome = run(conn, &job.statements);
+        let closed = match outcome {
+            Ok(()) => conn.execute_batch("RELEASE job"),
+            Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+        };
+        if let Err(e) = closed {
+            sound = Err(e.to_string());
+            break;
+        }
+        outcomes.push(outcome);
+    }
+    let committed = sound.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+    if committed.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcomes.resize_with(group.len(), || Ok(()));
+    for (job, outcome) in group.into_iter().zip(outcomes) {
+        let outcome = match &committed {
+            Ok(()) => outcome,
+            Err(why) => Err(write_err(why)),
+        };
+        // A caller that went away (its request was cancelled) needs no answer; its write
+        // stands, as a committed write would on the pool.
+        let _ = job.done.send(outcome);
+    }
+}
+
+fn run(conn: &Connection, statements: &[Statement]) -> Result<(), DbErr> {
+    for stmt in statements {
+        let mut prepared = conn.prepare_cached(&stmt.sql).map_err(write_err)?;
+        super::reader::bind_all(&mut prepared, stmt)?;
+        prepared.raw_execute().map_err(write_err)?;
+    }
+    Ok(())
+}
+
+fn write_err(err: impl std::fmt::Display) -> DbErr {
+    DbErr::Exec(RuntimeErr::Internal(format!("grouped SQLite write: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::{dialogue, round};
+    use chrono::{DateTime, NaiveDate, Utc};
+    use sea_orm::{ActiveModelTrait, EntityTrait, QueryTrait, Set, TryIntoModel};
+
+    fn insert(sql: &str, id: &str) -> Statement {
+        Statement::from_sql_and_values(DbBackend::Sqlite, sql, [id.into()])
+    }
+
+    fn job(statements: Vec<Statement>) -> (Job, oneshot::Receiver<Result<(), DbErr>>) {
+        let (done, outcome) = oneshot::channel();
+        (Job { statements, done }, outcome)
+    }
+
+    fn scratch() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scratch.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE p (id TEXT PRIMARY KEY);
+                 CREATE TABLE c (id TEXT PRIMARY KEY,
+                   p TEXT REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .unwrap();
+        let conn = open(&path, Duration::from_secs(5)).unwrap();
+        (dir, conn)
+    }
+
+    fn ids(conn: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// In one group, a write that fails is rolled back alone, all of it, and told so; the
+    /// writes before and after it commit and are told so.
+    #[test]
+    fn a_failing_write_fails_alone_and_whole() {
+        let (_dir, conn) = scratch();
+        conn.execute_batch("INSERT INTO p VALUES ('taken')")
+            .unwrap();
+        let (a, a_out) = job(vec![insert("INSERT INTO p VALUES (?)", "a")]);
+        let (b, b_out) = job(vec![
+            insert("INSERT INTO p VALUES (?)", "b"),
+            insert("INSERT INTO p VALUES (?)", "taken"),
+        ]);
+        let (c, c_out) = job(vec![insert("INSERT INTO p VALUES (?)", "c")]);
+        commit_group(&conn, vec![a, b, c]);
+        assert!(a_out.blocking_recv().unwrap().is_ok());
+        assert!(b_out.blocking_recv().unwrap().is_err());
+        assert!(c_out.blocking_recv().unwrap().is_ok());
+        assert_eq!(
+            ids(&conn, "p"),
+            ["a", "c", "taken"],
+            "b's first row went too"
+        );
+        assert!(conn.is_autocommit(), "the group's transaction is closed");
+    }
+
+    /// When the commit itself fails, no write of the group is stored and every one hears it.
+    #[test]
+    fn a_failed_commit_fails_every_write_of_the_group() {
+        let (_dir, conn) = scratch();
+        let (a, a_out) = job(vec![insert("INSERT INTO p VALUES (?)", "a")]);
+        // A deferred foreign key is checked at COMMIT: the statement passes, the commit fails.
+        let (b, b_out) = job(vec![Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO c VALUES (?, ?)",
+            ["orphan".into(), "nobody".into()],
+        )]);
+        commit_group(&conn, vec![a, b]);
+        assert!(a_out.blocking_recv().unwrap().is_err());
+        assert!(b_out.blocking_recv().unwrap().is_err());
+        assert!(ids(&conn, "p").is_empty());
+        assert!(ids(&conn, "c").is_empty());
+        assert!(conn.is_autocommit(), "rolled back");
+        // The writer goes on: the next group commits.
+        let (d, d_out) = job(vec![insert("INSERT INTO p VALUES (?)", "d")]);
+        commit_group(&conn, vec![d]);
+        assert!(d_out.blocking_recv().unwrap().is_ok());
+        assert_eq!(ids(&conn, "p"), ["d"]);
+    }
+
+    /// Rows the grouped writer stores read back through the pool as the pool would have
+    /// stored them: dates, timestamps to the microsecond, integers, NULLs; and concurrent
+    /// writes all land.
+    #[tokio::test]
+    async fn grouped_writes_read_back_through_the_pool_as_written() {
+        let (_dir, db) = crate::db::scratch_database().await;
+        let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
+        assert!(matches!(writer, Writer::Sqlite(_)));
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let d = dialogue::ActiveModel {
+            id: Set("d1".into()),
+            name: Set("Neemrana".into()),
+            description: Set(None),
+            format: Set("bilateral".into()),
+            parity_tolerance: Set(1),
+            rule: Set("chatham_house".into()),
+            created_at: Set(at("2026-03-01T10:00:00.123456Z")),
+            updated_at: Set(at("2026-03-02T23:59:59Z")),
+        };
+        let rounds: Vec<round::ActiveModel> = (1..=40)
+            .map(|n| round::ActiveModel {
+                id: Set(format!("r{n:02}")),
+                dialogue_id: Set("d1".into()),
+                sequence: Set(n),
+                title: Set(format!("Round {n}")),
+                venue_name: Set(None),
+                venue_city: Set(Some("Neemrana".into())),
+                venue_country: Set(None),
+                timezone: Set("Asia/Kolkata".into()),
+                starts_on: Set(NaiveDate::from_ymd_opt(2026, 3, 14).unwrap()),
+                ends_on: Set(NaiveDate::from_ymd_opt(2026, 3, 16).unwrap()),
+                status: Set("draft".into()),
+                rule: Set("chatham_house".into()),
+                created_at: Set(at("2026-03-01T10:00:00.000001Z")),
+                updated_at: Set(at("2026-03-01T10:00:00Z")),
+                guard_epoch: Set(i64::from(n) << 33),
+            })
+            .collect();
+        writer
+            .write(vec![
+                dialogue::Entity::insert(d.clone()).build(DbBackend::Sqlite),
+            ])
+            .await
+            .unwrap();
+        let writes = rounds.iter().map(|r| {
+            let stmt = round::Entity::insert(r.clone()).build(DbBackend::Sqlite);
+            writer.write(vec![stmt])
+        });
+        for outcome in futures_util::future::join_all(writes).await {
+            outcome.unwrap();
+        }
+        let stored = dialogue::Entity::find_by_id("d1").one(&db).await.unwrap();
+        assert_eq!(stored, Some(d.try_into_model().unwrap()));
+        let stored = round::Entity::find().all(&db).await.unwrap();
+        let expected: Vec<round::Model> = rounds
+            .into_iter()
+            .map(|r| r.try_into_model().unwrap())
+            .collect();
+        assert_eq!(stored, expected);
+        // An update through the pool still sees them as its own.
+        let mut first = round::ActiveModel::from(expected[0].clone());
+        first.title = Set("Round one".into());
+        first.update(&db).await.unwrap();
+
+        // Closing waits for what was handed in, and refuses what comes after.
+        let last = round::Entity::insert(round::ActiveModel {
+            id: Set("r41".into()),
+            sequence: Set(41),
+            ..round::ActiveModel::from(expected[1].clone())
+        })
+        .build(DbBackend::Sqlite);
+        let (written, ()) = tokio::join!(writer.write(vec![last.clone()]), writer.close());
+        written.unwrap();
+        assert!(
+            round::Entity::find_by_id("r41")
+                .one(&db)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(writer.write(vec![last]).await.is_err(), "closed");
+    }
+}
