@@ -3,6 +3,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod epoch;
+
 mod m20261129_000001_accounts;
 mod m20261129_000002_rounds;
 mod m20261129_000003_agenda;

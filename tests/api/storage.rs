@@ -103,3 +103,53 @@ async fn a_second_start_on_the_same_data_directory_reuses_keys_and_keeps_account
         StatusCode::OK
     );
 }
+
+/// Every migration can be undone: rolling the whole schema back leaves no table, trigger or
+/// function of ours behind, and migrating again gives a working database.
+#[tokio::test]
+async fn the_schema_rolls_back_to_nothing_and_migrates_again() {
+    use migrations::{Migrator, MigratorTrait};
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    let leftovers = |db: sea_orm::DatabaseConnection| async move {
+        let sql = match backend {
+            DbBackend::Sqlite => {
+                "SELECT type || ' ' || name FROM sqlite_master \
+                 WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'seaql_migrations%' \
+                 ORDER BY 1"
+            }
+            _ => {
+                "SELECT 'table ' || table_name FROM information_schema.tables \
+                 WHERE table_schema = 'public' AND table_name <> 'seaql_migrations' \
+                 UNION ALL SELECT 'trigger ' || trigger_name FROM information_schema.triggers \
+                 WHERE trigger_schema = 'public' \
+                 UNION ALL SELECT 'function ' || routine_name FROM information_schema.routines \
+                 WHERE routine_schema = 'public' ORDER BY 1"
+            }
+        };
+        let rows = db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        leftovers(app.db.clone())
+            .await
+            .iter()
+            .any(|t| t.contains("guard_epoch")),
+        "the epoch triggers are there to begin with"
+    );
+    Migrator::down(&app.db, None).await.unwrap();
+    assert_eq!(leftovers(app.db.clone()).await, Vec::<String>::new());
+    Migrator::up(&app.db, None).await.unwrap();
+    let user = app.user("Back Again").await;
+    assert_eq!(
+        app.get("/api/v1/me", Some(&app.token(&user).await))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
