@@ -3,14 +3,12 @@
 //! round's roster (names, emails, affiliations), how many people hold each role, and the
 //! dialogue's side names and countries, which may always be named.
 //!
-//! Building a guard reads the roster and the sides; a node keeps the guards it built
-//! ([`Guards`]), each under the round's guard epoch at the time. The database advances a round's
-//! epoch whenever anything the guard reads changes (migration `m20261201_000008_guard_epoch`),
-//! and every request reads the epoch with the round, so a kept guard is only used while it is
-//! still the round's guard, whichever node made the change.
+//! Building a guard reads the roster and the sides; a node keeps the guards it built under the
+//! round's guard epoch (`crate::kept`), so a kept guard is only used while it is still the
+//! round's guard, whichever node made a change.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -65,8 +63,6 @@ pub async fn guard(state: &AppState, round: &round::Model) -> ApiResult<Arc<Guar
     if let Some(guard) = state.guards.get(&round.id, round.guard_epoch) {
         return Ok(guard);
     }
-    // Everything read here is at least as new as the epoch read with the round, so the guard
-    // is never older than the epoch it is kept under.
     let guard = Arc::new(context(&state.reader, &round.id, &round.dialogue_id).await?);
     state
         .guards
@@ -101,108 +97,5 @@ pub fn risk(spans: &[Span]) -> ApiError {
         code: "attribution_risk",
         detail: "The text could identify a participant, an institution or a role-holder; rephrase it or send redact: true.".into(),
         extra: Some(json!({"spans": spans})),
-    }
-}
-
-/// Guards this node has built, by round, each with the epoch it was built at. Bounded: when
-/// full it starts again empty, which costs a rebuild per round and nothing else.
-pub struct Guards {
-    kept: Mutex<HashMap<String, (i64, Arc<Guard>)>>,
-}
-
-impl Guards {
-    /// Rounds kept at most; a guard is a few kilobytes.
-    const CAPACITY: usize = 512;
-
-    pub fn new() -> Self {
-        Self {
-            kept: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The guard kept for the round if it was built at exactly `epoch`.
-    fn get(&self, round_id: &str, epoch: i64) -> Option<Arc<Guard>> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(round_id)
-            .filter(|(at, _)| *at == epoch)
-            .map(|(_, guard)| Arc::clone(guard))
-    }
-
-    /// Keeps `guard` for the round unless a guard of a later epoch is kept already.
-    fn put(&self, round_id: &str, epoch: i64, guard: Arc<Guard>) {
-        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.get(round_id).is_some_and(|(at, _)| *at > epoch) {
-            return;
-        }
-        if kept.len() >= Self::CAPACITY && !kept.contains_key(round_id) {
-            kept.clear();
-        }
-        kept.insert(round_id.to_owned(), (epoch, guard));
-    }
-}
-
-impl Default for Guards {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn guard_naming(name: &str) -> Arc<Guard> {
-        Arc::new(
-            Context {
-                people: vec![Person {
-                    display_name: name.into(),
-                    email: format!("{}@example.org", name.to_lowercase()),
-                    affiliation: None,
-                }],
-                role_counts: Vec::new(),
-                allowed: Vec::new(),
-            }
-            .guard(),
-        )
-    }
-
-    #[test]
-    fn a_kept_guard_serves_only_its_own_epoch() {
-        let guards = Guards::new();
-        guards.put("r", 3, guard_naming("Farida"));
-        assert!(guards.get("r", 3).is_some());
-        assert!(guards.get("r", 2).is_none());
-        assert!(guards.get("r", 4).is_none());
-        assert!(guards.get("other", 3).is_none());
-    }
-
-    #[test]
-    fn an_older_guard_never_replaces_a_newer_one() {
-        let guards = Guards::new();
-        guards.put("r", 5, guard_naming("Farida"));
-        guards.put("r", 4, guard_naming("Oskar"));
-        let kept = guards.get("r", 5).expect("the epoch-5 guard");
-        assert!(!kept.scan("Farida spoke").is_empty());
-        guards.put("r", 6, guard_naming("Oskar"));
-        assert!(guards.get("r", 5).is_none());
-        assert!(
-            !guards
-                .get("r", 6)
-                .expect("epoch 6")
-                .scan("Oskar spoke")
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn a_full_cache_starts_again_rather_than_growing() {
-        let guards = Guards::new();
-        for n in 0..Guards::CAPACITY {
-            guards.put(&n.to_string(), 0, guard_naming("Farida"));
-        }
-        guards.put("one more", 0, guard_naming("Farida"));
-        let kept = guards.kept.lock().unwrap();
-        assert!(kept.len() <= Guards::CAPACITY);
-        assert!(kept.contains_key("one more"));
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod entities;
 pub mod error;
+pub mod kept;
 pub mod mail;
 pub mod metrics;
 pub mod outbox;

@@ -37,8 +37,10 @@ pub struct AppState {
     pub limits: Limits,
     /// Seals data at rest (mail outbox, notes) with the data-directory key ring.
     pub cipher: Cipher,
-    /// Attribution guards built by this node, each kept under its round's guard epoch.
-    pub guards: crate::attribution::Guards,
+    /// Attribution guards built by this node, by round, under the round's guard epoch.
+    pub guards: crate::kept::Kept<crate::domain::guard::Guard>,
+    /// Agenda lists as sent (JSON), by round and view, under the round's agenda epoch.
+    pub agendas: crate::kept::Kept<actix_web::web::Bytes>,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -133,7 +135,9 @@ impl Application {
             passwords,
             limits,
             cipher,
-            guards: Default::default(),
+            // A guard is a few kilobytes; an agenda of 30 items about 15.
+            guards: crate::kept::Kept::new(512),
+            agendas: crate::kept::Kept::new(256),
             metrics: Default::default(),
         });
 

@@ -13,6 +13,7 @@ mod m20261129_000005_api_tokens;
 mod m20261129_000006_calendar_feeds;
 mod m20261201_000007_webhooks;
 mod m20261201_000008_guard_epoch;
+mod m20261201_000009_agenda_epoch;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_calendar_feeds::Migration),
             Box::new(m20261201_000007_webhooks::Migration),
             Box::new(m20261201_000008_guard_epoch::Migration),
+            Box::new(m20261201_000009_agenda_epoch::Migration),
         ]
     }
 }

@@ -338,6 +338,7 @@ mod tests {
                 created_at: Set(at("2026-03-01T10:00:00.000001Z")),
                 updated_at: Set(at("2026-03-01T10:00:00Z")),
                 guard_epoch: Set(i64::from(n) << 33),
+                agenda_epoch: Set(-i64::from(n)),
             })
             .collect();
         writer

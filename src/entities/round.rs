@@ -21,6 +21,9 @@ pub struct Model {
     /// Advanced by the database whenever what the attribution guard reads for this round
     /// changes (migration `m20261201_000008_guard_epoch`); names a built guard's vintage.
     pub guard_epoch: i64,
+    /// Advanced by the database whenever what the round's agenda list shows changes
+    /// (migration `m20261201_000009_agenda_epoch`).
+    pub agenda_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@
 //! into a later round keeps its lineage, so a topic can be followed through twenty rounds.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
@@ -565,10 +566,33 @@ async fn list_items(
 ) -> ApiResult<HttpResponse> {
     let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRound)?;
-    let agenda = agenda_for(&state, &access).await?;
+    // The list depends on the round's agenda rows (its epoch), on the two rights that shape
+    // it, and on the round's time zone; the same list goes to everyone who shares all three.
+    let round = &access.round;
+    let key = format!(
+        "{}/{}/{}/{}",
+        round.id,
+        u8::from(access.can(Action::EditAgenda)),
+        u8::from(access.can(Action::ReadRecord)),
+        round.timezone
+    );
+    let body = match state.agendas.get(&key, round.agenda_epoch) {
+        Some(body) => body,
+        None => {
+            let agenda = agenda_for(&state, &access).await?;
+            let body = Arc::new(web::Bytes::from(
+                serde_json::to_vec(&agenda).map_err(|_| ApiError::Internal)?,
+            ));
+            state
+                .agendas
+                .put(&key, round.agenda_epoch, Arc::clone(&body));
+            body
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(agenda))
+        .content_type(header::ContentType::json())
+        .body(web::Bytes::clone(&body)))
 }
 
 /// The agenda as `access` may see it.

@@ -57,6 +57,7 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
         guard_epoch: Set(0),
+        agenda_epoch: Set(0),
     }
     .insert(db)
     .await

@@ -1039,3 +1039,126 @@ async fn a_rounds_agenda_lists_each_item_with_exactly_its_own_topics_and_leads()
         ]
     );
 }
+
+/// The server keeps each round's agenda list as sent; every change to what it shows must
+/// retire it at once, for every view: a lead's new name, a publication, a new time zone, a
+/// deletion, and changes made straight in the database rather than through the API.
+#[tokio::test]
+async fn a_kept_agenda_list_gives_way_at_once_to_every_change_behind_it() {
+    use backchannel::entities::{agenda_item, agenda_topic};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+    let app = spawn_app().await;
+    let f = app.round_fixture().await;
+    let lead = app.user("Lead Alpha").await;
+    app.join(&f.round_id, &lead, "india", "co_chair").await;
+    let delegate = app.user("Plain Delegate").await;
+    app.join(&f.round_id, &delegate, "pakistan", "delegate")
+        .await;
+    let delegate_token = app.token(&delegate).await;
+    let res = add_item(
+        &app,
+        &f,
+        json!({"title": "Water", "topics": ["water"], "leads": [lead.id]}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let item_id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/rounds/{}/agenda", f.round_id);
+    let delegates_view = || async {
+        app.get(&path, Some(&delegate_token))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let first = |v: &Value| v["items"][0].clone();
+
+    let draft = organizer_agenda(&app, &f).await;
+    assert_eq!(first(&draft)["leads"][0]["display_name"], "Lead Alpha");
+    assert_eq!(
+        delegates_view().await["items"],
+        json!([]),
+        "nothing published yet"
+    );
+
+    // A lead's new name.
+    let res = app
+        .send_json(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&app.token(&lead).await),
+            &json!({"display_name": "Lead Renamed"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let draft = organizer_agenda(&app, &f).await;
+    assert_eq!(first(&draft)["leads"][0]["display_name"], "Lead Renamed");
+
+    // A publication changes the delegates' view and not the organizers'.
+    let res = app
+        .post_json(
+            &format!("{path}/publish"),
+            Some(&f.organizer_token),
+            &json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "publish: {}", res.status());
+    assert_eq!(first(&delegates_view().await)["title"], "Water");
+    assert_eq!(organizer_agenda(&app, &f).await["view"], "draft");
+
+    // Changes in the database itself, past every route: an item's title and a new topic.
+    agenda_item::Entity::update_many()
+        .col_expr(agenda_item::Column::Title, Expr::value("Changed directly"))
+        .filter(agenda_item::Column::Id.eq(&item_id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    agenda_topic::ActiveModel {
+        item_id: Set(item_id.clone()),
+        topic: Set("cyber".into()),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let draft = organizer_agenda(&app, &f).await;
+    assert_eq!(first(&draft)["title"], "Changed directly");
+    assert_eq!(first(&draft)["topics"], json!(["cyber", "water"]));
+    // The delegates read the published title, and the live topics of a published item.
+    let published = first(&delegates_view().await);
+    assert_eq!(published["title"], "Water");
+
+    // The round's time zone.
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/rounds/{}", f.round_id),
+            Some(&f.organizer_token),
+            &json!({"timezone": "Asia/Karachi"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "time zone");
+    assert_eq!(
+        first(&organizer_agenda(&app, &f).await)["timezone"],
+        "Asia/Karachi"
+    );
+    assert_eq!(first(&delegates_view().await)["timezone"], "Asia/Karachi");
+
+    // A deletion.
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/agenda/{item_id}"),
+            Some(&f.organizer_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "delete: {}", res.status());
+    assert_eq!(organizer_agenda(&app, &f).await["items"], json!([]));
+    assert_eq!(delegates_view().await["items"], json!([]));
+}
