@@ -139,16 +139,27 @@ pub enum Row {
 
 /// A row read in-thread: values typed by their columns' entities (module docs).
 pub struct SqliteRow {
-    columns: Arc<[String]>,
+    described: Arc<Described>,
     values: Vec<Value>,
+}
+
+/// A statement's result columns: names, kinds, and where each name sits. The same for every
+/// execution of one SQL text, so worked out once per text and thread ([`described`]).
+struct Described {
+    columns: Vec<(String, Kind)>,
+    by_name: HashMap<String, usize>,
 }
 
 impl SqliteRow {
     /// Where `{prefix}{column}` sits in the row.
     fn index(&self, prefix: &str, column: &str) -> Result<usize, DbErr> {
-        self.columns
-            .iter()
-            .position(|c| c.strip_prefix(prefix) == Some(column))
+        let found = if prefix.is_empty() {
+            self.described.by_name.get(column)
+        } else {
+            self.described.by_name.get(&format!("{prefix}{column}"))
+        };
+        found
+            .copied()
             .ok_or_else(|| query_err(format!("no column {prefix}{column} in the result")))
     }
 
@@ -319,7 +330,39 @@ impl SqliteReader {
 
 fn run(conn: &Connection, stmt: &Statement) -> Result<Vec<Row>, DbErr> {
     let mut prepared = conn.prepare_cached(&stmt.sql).map_err(query_err)?;
-    let described: Vec<(String, Kind)> = prepared
+    let described = described(&stmt.sql, &prepared)?;
+    bind_all(&mut prepared, stmt)?;
+    let mut rows = prepared.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(query_err)? {
+        let mut values = Vec::with_capacity(described.columns.len());
+        for (i, (name, kind)) in described.columns.iter().enumerate() {
+            let raw = row.get_ref(i).map_err(query_err)?;
+            values.push(decode(*kind, raw).map_err(|why| query_err(format!("{name}: {why}")))?);
+        }
+        out.push(Row::Sqlite(SqliteRow {
+            described: Arc::clone(&described),
+            values,
+        }));
+    }
+    Ok(out)
+}
+
+/// Descriptions kept per thread, by SQL text; statements whose text varies (an `IN` list's
+/// length) can make many, so the map starts again when it holds this many.
+const DESCRIBED_KEPT: usize = 256;
+
+thread_local! {
+    static DESCRIBED: std::cell::RefCell<HashMap<String, Arc<Described>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The result columns of `prepared` (whose text is `sql`), each typed by its entity.
+fn described(sql: &str, prepared: &rusqlite::CachedStatement<'_>) -> Result<Arc<Described>, DbErr> {
+    if let Some(known) = DESCRIBED.with(|d| d.borrow().get(sql).cloned()) {
+        return Ok(known);
+    }
+    let columns: Vec<(String, Kind)> = prepared
         .columns_with_metadata()
         .iter()
         .map(|c| {
@@ -331,22 +374,20 @@ fn run(conn: &Connection, stmt: &Statement) -> Result<Vec<Row>, DbErr> {
             Ok((c.name().to_owned(), kind))
         })
         .collect::<Result<_, DbErr>>()?;
-    bind_all(&mut prepared, stmt)?;
-    let columns: Arc<[String]> = described.iter().map(|(name, _)| name.clone()).collect();
-    let mut rows = prepared.raw_query();
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(query_err)? {
-        let mut values = Vec::with_capacity(described.len());
-        for (i, (name, kind)) in described.iter().enumerate() {
-            let raw = row.get_ref(i).map_err(query_err)?;
-            values.push(decode(*kind, raw).map_err(|why| query_err(format!("{name}: {why}")))?);
-        }
-        out.push(Row::Sqlite(SqliteRow {
-            columns: columns.clone(),
-            values,
-        }));
+    let mut by_name = HashMap::with_capacity(columns.len());
+    for (i, (name, _)) in columns.iter().enumerate() {
+        // The first of two equal names wins, as in a lookup by name on the pool's rows.
+        by_name.entry(name.clone()).or_insert(i);
     }
-    Ok(out)
+    let described = Arc::new(Described { columns, by_name });
+    DESCRIBED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.len() >= DESCRIBED_KEPT {
+            d.clear();
+        }
+        d.insert(sql.to_owned(), Arc::clone(&described));
+    });
+    Ok(described)
 }
 
 fn query_err(err: impl std::fmt::Display) -> DbErr {
