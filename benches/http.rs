@@ -4,7 +4,8 @@
 //! starts `backchannel serve` on a free port of 127.0.0.1 and prints:
 //!
 //! - start to ready: from spawning the process to the first 200 from `/readyz`;
-//! - idle RSS and final RSS of the server (VmRSS from `/proc/<pid>/status`);
+//! - idle RSS and final RSS of the server (VmRSS from `/proc/<pid>/status`; the final one also
+//!   split into the process's own memory and mapped files, the database among them);
 //! - per scenario: requests, requests/s, p50 and p99 latency, errors;
 //! - the ratios the project targets (see `main_async`).
 //!
@@ -399,6 +400,11 @@ async fn main_async() {
 
     println!();
     println!("final RSS                 {}", format_kib(server.rss_kib()));
+    println!(
+        "  of which                {} own (RssAnon), {} mapped files (RssFile)",
+        format_kib(server.status_kib("RssAnon:")),
+        format_kib(server.status_kib("RssFile:"))
+    );
     server.stop();
 }
 
@@ -489,10 +495,17 @@ impl Server {
 
     /// Resident memory of the server process, in KiB.
     fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// One `kB` line of `/proc/<pid>/status`: `VmRSS:` in all, or its parts `RssAnon:` (the
+    /// process's own memory) and `RssFile:` (pages of mapped files, the database among them,
+    /// which the kernel shares with its page cache and can drop at any time).
+    fn status_kib(&self, key: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 

@@ -48,6 +48,11 @@ pub struct Job {
 
 /// Writes taken into one transaction at most; more wait for the next.
 const MAX_GROUP: usize = 256;
+/// The committing connection's page cache (SQLite's default is 2 MiB).
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+/// Pages of the database file are read through a read-only memory map of up to this much,
+/// instead of a system call and a copy each (`db::reader` does the same).
+pub(super) const MMAP_BYTES: i64 = 256 * 1024 * 1024;
 
 impl Writer {
     /// The writer for `db`: a committing thread over the same file on SQLite, `db` otherwise.
@@ -120,6 +125,9 @@ fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "secure_delete", true)?;
+    // The notes' B-trees stay in memory between groups instead of being read again.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     Ok(conn)
 }
 
@@ -156,7 +164,7 @@ fn commit_loop(conn: Connection, messages: &mpsc::Receiver<Message>) {
 }
 
 fn commit_group(conn: &Connection, group: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let why = e.to_string();
         for job in group {
             let _ = job.done.send(Err(write_err(&why)));
@@ -168,14 +176,14 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
     let mut sound = Ok(());
     let mut outcomes = Vec::with_capacity(group.len());
     for job in &group {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = control(conn, "SAVEPOINT job") {
             sound = Err(e.to_string());
             break;
         }
         let outcome = run(conn, &job.statements);
         let closed = match outcome {
-            Ok(()) => conn.execute_batch("RELEASE job"),
-            Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+            Ok(()) => control(conn, "RELEASE job"),
+            Err(_) => control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job")),
         };
         if let Err(e) = closed {
             sound = Err(e.to_string());
@@ -183,7 +191,7 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
         }
         outcomes.push(outcome);
     }
-    let committed = sound.and_then(|()| conn.execute_batch("COMMIT").map_err(|e| e.to_string()));
+    let committed = sound.and_then(|()| control(conn, "COMMIT").map_err(|e| e.to_string()));
     if committed.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -197,6 +205,12 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
         // stands, as a committed write would on the pool.
         let _ = job.done.send(outcome);
     }
+}
+
+/// A transaction-control statement, prepared once per connection (these run several times
+/// per note).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn run(conn: &Connection, statements: &[Statement]) -> Result<(), DbErr> {
