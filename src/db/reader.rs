@@ -323,9 +323,6 @@ impl SqliteReader {
             true,
         )?;
         conn.pragma_update(None, "query_only", true)?;
-        // Every commit elsewhere empties a connection's page cache; through the map, reading
-        // the pages again costs no system call.
-        conn.pragma_update(None, "mmap_size", super::writer::MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }

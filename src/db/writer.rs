@@ -50,9 +50,7 @@ pub struct Job {
 const MAX_GROUP: usize = 256;
 /// The committing connection's page cache (SQLite's default is 2 MiB).
 const WRITER_CACHE_KIB: i64 = 16 * 1024;
-/// Pages of the database file are read through a read-only memory map of up to this much,
-/// instead of a system call and a copy each (`db::reader` does the same).
-pub(super) const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+
 
 impl Writer {
     /// The writer for `db`: a committing thread over the same file on SQLite, `db` otherwise.
@@ -127,7 +125,6 @@ fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "secure_delete", true)?;
     // The notes' B-trees stay in memory between groups instead of being read again.
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     Ok(conn)
 }
 
