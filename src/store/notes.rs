@@ -14,7 +14,6 @@ use sea_orm::{
 };
 
 use crate::db::Writer;
-
 use crate::entities::{chatham_note, private_note, statement, statement_approval, summary};
 
 /// Today, the only time a note carries.
