@@ -305,6 +305,9 @@ async fn main_async() {
     )
     .await;
     note_post.print_vs(&plain);
+    server.print_log_size("after the note posts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.print_log_size("half a second later");
 
     // i. The topic history of a dialogue of 40 rounds x 30 items, read by its organizer.
     let begun = Instant::now();
@@ -494,6 +497,19 @@ impl Server {
     }
 
     /// Resident memory of the server process, in KiB.
+    /// The size of SQLite's write-ahead log: it must stay bounded while notes pour in.
+    fn print_log_size(&self, when: &str) {
+        let wal = self
+            .data_dir
+            .as_ref()
+            .map(|d| d.path().join("backchannel.db-wal"));
+        let size = wal.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+        println!(
+            "  write-ahead log         {} {when}",
+            size.map_or_else(|| "absent".to_owned(), |b| format_kib(Some(b / 1024)))
+        );
+    }
+
     fn rss_kib(&self) -> Option<u64> {
         self.status_kib("VmRSS:")
     }
