@@ -19,8 +19,8 @@
 //! behind it, and neither sees "database is locked". On PostgreSQL, which commits concurrent
 //! transactions in groups itself, `Writer` is the pool: each write is its own transaction.
 
+use std::cell::Cell;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -169,12 +169,15 @@ fn commit_loop(conn: Connection, messages: &mpsc::Receiver<Message>) {
     }
 }
 
-/// Frames in the write-ahead log after the committing connection's last commit (SQLite's WAL
-/// hook reports them; only that connection sets the hook).
-static LOG_FRAMES: AtomicI32 = AtomicI32::new(0);
+thread_local! {
+    /// Frames in the write-ahead log after this thread's committing connection last committed.
+    /// SQLite's WAL hook reports them, on the committing thread; each writer has a thread of
+    /// its own, so several writers in one process (the tests) keep separate counts.
+    static LOG_FRAMES: Cell<i32> = const { Cell::new(0) };
+}
 
 fn note_log_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
-    LOG_FRAMES.store(frames, Ordering::Relaxed);
+    LOG_FRAMES.set(frames);
     Ok(())
 }
 
@@ -187,11 +190,11 @@ fn note_log_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlit
 /// running beside the writer on a thread of its own never catches up with it, and the log grew
 /// by hundreds of megabytes in the bench's four seconds of notes.)
 fn checkpoint_if_due(conn: &Connection) {
-    if LOG_FRAMES.load(Ordering::Relaxed) < CHECKPOINT_FRAMES {
+    if LOG_FRAMES.get() < CHECKPOINT_FRAMES {
         return;
     }
     match control_row(conn, "PRAGMA wal_checkpoint(PASSIVE)") {
-        Ok(()) => LOG_FRAMES.store(0, Ordering::Relaxed),
+        Ok(()) => LOG_FRAMES.set(0),
         Err(e) => tracing::warn!(error = %e, "checkpointing the write-ahead log"),
     }
 }
