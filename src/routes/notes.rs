@@ -355,12 +355,12 @@ async fn list_released(
 ) -> ApiResult<HttpResponse> {
     let access = access::round(&state.reader, &auth, &path).await?;
     access.require(Action::ReadRecord)?;
-    let ctx = attribution::guard(&state, &access.round).await?;
     if query.round_id.is_some() {
         return Err(ApiError::invalid("round_id", "is given in the path"));
     }
     let page = query.page();
     let limit = page.limit()?;
+    let ctx = attribution::guard(&state, &access.round).await?;
     let notes = store::notes::list_released(
         &state.reader,
         &access.round.id,
