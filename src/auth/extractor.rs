@@ -34,12 +34,16 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
-        let method = req.method().to_string();
-        let pattern = req.match_pattern();
+        // The route's pattern is looked up again (a second walk of the route table), so only
+        // for API tokens, whose scopes are checked against it.
+        let route = token
+            .as_deref()
+            .filter(|t| t.starts_with(crate::routes::tokens::PREFIX))
+            .map(|_| (req.method().to_string(), req.match_pattern()));
         Box::pin(async move {
             let state = state.ok_or(ApiError::Internal)?;
             let token = token.ok_or(ApiError::Unauthorized)?;
-            if token.starts_with(crate::routes::tokens::PREFIX) {
+            if let Some((method, pattern)) = route {
                 return api_token(&state, &token, &method, pattern.as_deref()).await;
             }
             let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;

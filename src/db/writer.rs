@@ -1,27 +1,44 @@
 //! Group commit for the short, independent writes that arrive many at a time: notes.
 //!
-//! On SQLite every commit is a WAL append and, with `synchronous = FULL`, an fsync, and the
-//! file has one writer at a time. Posting a note alone is a handful of microseconds of SQLite
-//! work; the transaction around it (the hand-off to sqlx's connection thread for `BEGIN`,
-//! `INSERT` and `COMMIT`, the fsync, the wake-ups) is nearly all of its cost. [`Writer`] hands
-//! such writes to one thread of its own, which takes every write waiting when it becomes free
-//! and commits them in one transaction: one `BEGIN IMMEDIATE`, one fsync, however many notes.
+//! On SQLite every commit is a WAL append and, for a durable commit, an fsync, and the file has
+//! one writer at a time. Posting a note alone is a handful of microseconds of SQLite work; the
+//! transaction around it (the hand-off to sqlx's connection thread for `BEGIN`, `INSERT` and
+//! `COMMIT`, the fsync, the wake-ups) is nearly all of its cost. [`Writer`] hands such writes
+//! to one thread of its own, which takes every write waiting when it becomes free and commits
+//! them in one transaction: one `BEGIN IMMEDIATE`, one log append, however many notes.
 //!
 //! Each write keeps its own outcome. It runs inside a savepoint of the shared transaction, so a
 //! write that fails (a constraint, say) is rolled back alone and reported to its caller alone,
-//! and the others commit. A caller hears `Ok` only after the commit that holds its write is
-//! durable; if that commit fails, every write in it hears the error and none is stored.
+//! and the others commit. If the commit fails, every write in it hears the error and none is
+//! stored.
 //!
-//! The thread's connection is set up as the pool's are (WAL, `synchronous = FULL`, foreign
-//! keys, `secure_delete`, `busy_timeout`, QPSG), except that it checkpoints between groups
-//! rather than inside a commit ([`checkpoint_if_due`]), and takes the write lock at `BEGIN` like every
-//! write transaction (`db::begin_write`), so it queues behind the pool's writers and they
-//! behind it, and neither sees "database is locked". On PostgreSQL, which commits concurrent
-//! transactions in groups itself, `Writer` is the pool: each write is its own transaction.
+//! A caller hears `Ok` only once the commit that holds its write is durable, but the committing
+//! thread does not wait for the disk itself: a second thread makes the log durable
+//! (`fdatasync` of the `-wal` file) after one or more commits and only then answers their
+//! writes, while the committing thread goes on with the next group. The disk's flush time and
+//! the next group's SQLite work overlap instead of adding up, as in PostgreSQL's WAL writer.
+//! What the flush covers is exactly what `synchronous = FULL` would have flushed at each of
+//! those commits: the log up to their commit frames. A crash before it loses only writes that
+//! nobody was told were stored; SQLite's recovery drops a log tail that is not whole. (Between
+//! its commit and the flush only its own writer could read a new note, and any commit through
+//! the pool, a release say, flushes the log up to itself and so the note with it.)
+//! If a flush fails, its writes hear the error and the writer refuses every later write: after
+//! a failed fsync the kernel may have dropped the pages it could not write, and nothing written
+//! since can be vouched for (PostgreSQL stops for the same reason). `/readyz` then reports the
+//! service unavailable until it is restarted.
+//!
+//! The thread's connection is set up as the pool's are (WAL, foreign keys, `secure_delete`,
+//! `busy_timeout`, QPSG), except for `synchronous = NORMAL` (the flushing thread does the
+//! commit's fsync) and that it checkpoints between groups rather than inside a commit
+//! ([`checkpoint_if_due`]). It takes the write lock at `BEGIN` like every write transaction
+//! (`db::begin_write`), so it queues behind the pool's writers and they behind it, and neither
+//! sees "database is locked". On PostgreSQL, which commits concurrent transactions in groups
+//! itself, `Writer` is the pool: each write is its own transaction.
 
 use std::cell::Cell;
-use std::path::Path;
-use std::sync::mpsc;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -32,13 +49,17 @@ use tokio::sync::oneshot;
 #[derive(Clone)]
 pub enum Writer {
     Pool(DatabaseConnection),
-    Sqlite(mpsc::Sender<Message>),
+    Sqlite {
+        queue: mpsc::Sender<Message>,
+        /// Why the writer stopped taking writes, once a flush of the log has failed.
+        failure: Arc<OnceLock<String>>,
+    },
 }
 
 /// What the committing thread receives.
 pub enum Message {
     Write(Job),
-    /// Commit what came before, close the connection, and stop.
+    /// Commit what came before, make it durable, close the connection, and stop.
     Close(oneshot::Sender<()>),
 }
 
@@ -48,10 +69,24 @@ pub struct Job {
     done: oneshot::Sender<Result<(), DbErr>>,
 }
 
+/// A write's outcome, and where it goes once the log holding it is durable.
+type Answer = (oneshot::Sender<Result<(), DbErr>>, Result<(), DbErr>);
+
+/// What the flushing thread receives from the committing thread.
+enum Flush {
+    /// Answers of a committed group, given once the log is on disk.
+    Committed(Vec<Answer>),
+    /// Flush what came before, then say so and stop.
+    Close(mpsc::Sender<()>),
+}
+
 /// Writes taken into one transaction at most; more wait for the next.
 const MAX_GROUP: usize = 256;
-/// Log frames (pages) after which the writer checkpoints: SQLite's own default.
-const CHECKPOINT_FRAMES: i32 = 1000;
+/// Log frames (pages) after which the writer checkpoints: 16 MiB of log. A page that notes
+/// change again and again (the B-trees' inner pages, a round's part of the index) is copied
+/// into the database once per checkpoint however often it was logged, so a longer log copies
+/// fewer pages per note; SQLite's default of 1,000 copied nearly three times as many.
+const CHECKPOINT_FRAMES: i32 = 4000;
 /// The committing connection's page cache (SQLite's default is 2 MiB).
 const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
@@ -64,22 +99,42 @@ impl Writer {
         let options = db.get_sqlite_connection_pool().connect_options();
         let path = options.get_filename();
         let conn = open(path, busy_timeout).map_err(write_err)?;
+        // The flushing thread makes each commit durable; this connection only appends.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(write_err)?;
         // This connection checkpoints between groups, never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(write_err)?;
         conn.wal_hook(Some(note_log_frames));
+        let failure = Arc::new(OnceLock::new());
         let (queue, messages) = mpsc::channel();
+        let (flush, flushes) = mpsc::channel();
+        let log = log_path(path);
+        let flushed = Arc::clone(&failure);
+        std::thread::Builder::new()
+            .name("sqlite-flush".into())
+            .spawn(move || flush_loop(&log, &flushes, &flushed))
+            .map_err(write_err)?;
+        let refused = Arc::clone(&failure);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || commit_loop(conn, &messages))
+            .spawn(move || commit_loop(conn, &messages, &flush, &refused))
             .map_err(write_err)?;
-        Ok(Writer::Sqlite(queue))
+        Ok(Writer::Sqlite { queue, failure })
     }
 
     pub fn backend(&self) -> DbBackend {
         match self {
             Writer::Pool(db) => db.get_database_backend(),
-            Writer::Sqlite(_) => DbBackend::Sqlite,
+            Writer::Sqlite { .. } => DbBackend::Sqlite,
+        }
+    }
+
+    /// Why the writer refuses writes, if it does: a flush of the log failed.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Writer::Pool(_) => None,
+            Writer::Sqlite { failure, .. } => failure.get().map(String::as_str),
         }
     }
 
@@ -93,7 +148,7 @@ impl Writer {
                 }
                 tx.commit().await
             }
-            Writer::Sqlite(queue) => {
+            Writer::Sqlite { queue, .. } => {
                 let (done, outcome) = oneshot::channel();
                 queue
                     .send(Message::Write(Job { statements, done }))
@@ -105,16 +160,23 @@ impl Writer {
         }
     }
 
-    /// Waits for every write handed in so far to be committed, then closes the committing
-    /// thread's connection; later writes are refused. For shutdown.
+    /// Waits for every write handed in so far to be committed and durable, then closes the
+    /// committing thread's connection; later writes are refused. For shutdown.
     pub async fn close(&self) {
-        if let Writer::Sqlite(queue) = self {
+        if let Writer::Sqlite { queue, .. } = self {
             let (done, closed) = oneshot::channel();
             if queue.send(Message::Close(done)).is_ok() {
                 let _ = closed.await;
             }
         }
     }
+}
+
+/// The write-ahead log of the database at `path`: SQLite names it after the database file.
+fn log_path(path: &Path) -> PathBuf {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    PathBuf::from(log)
 }
 
 fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
@@ -126,7 +188,7 @@ fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
-    // As the pool's connections (`db::connect`): the 201 of a note is a promise of durability.
+    // As the pool's connections (`db::connect`).
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -136,9 +198,14 @@ fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Takes the waiting writes, commits them together, answers each; until told to close or
-/// every sender is gone, and then closes the connection.
-fn commit_loop(conn: Connection, messages: &mpsc::Receiver<Message>) {
+/// Takes the waiting writes, commits them together, hands their answers to the flushing
+/// thread; until told to close or every sender is gone, and then closes the connection.
+fn commit_loop(
+    conn: Connection,
+    messages: &mpsc::Receiver<Message>,
+    flush: &mpsc::Sender<Flush>,
+    failure: &OnceLock<String>,
+) {
     let mut closing = None;
     while closing.is_none() {
         let Ok(first) = messages.recv() else { break };
@@ -156,10 +223,29 @@ fn commit_loop(conn: Connection, messages: &mpsc::Receiver<Message>) {
                 next = messages.try_recv().ok();
             }
         }
-        if !group.is_empty() {
-            commit_group(&conn, group);
-            checkpoint_if_due(&conn);
+        if group.is_empty() {
+            continue;
         }
+        if let Some(why) = failure.get() {
+            answer(refuse(group, why));
+            continue;
+        }
+        match commit_group(&conn, group) {
+            Committed::Yes(answers) => {
+                if let Err(mpsc::SendError(Flush::Committed(answers))) =
+                    flush.send(Flush::Committed(answers))
+                {
+                    answer(refused(answers, "the log's flushing thread has stopped"));
+                }
+                checkpoint_if_due(&conn);
+            }
+            Committed::No(answers) => answer(answers),
+        }
+    }
+    // Every commit is flushed and answered before the connection closes.
+    let (flushed, all_flushed) = mpsc::channel();
+    if flush.send(Flush::Close(flushed)).is_ok() {
+        let _ = all_flushed.recv();
     }
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the note writer's connection");
@@ -167,6 +253,74 @@ fn commit_loop(conn: Connection, messages: &mpsc::Receiver<Message>) {
     if let Some(done) = closing {
         let _ = done.send(());
     }
+}
+
+/// Makes the log durable after one or more commits, then answers their writes.
+fn flush_loop(log: &Path, flushes: &mpsc::Receiver<Flush>, failure: &OnceLock<String>) {
+    // Opened at the first flush: by then a commit has made the log.
+    let mut file = None;
+    while let Ok(first) = flushes.recv() {
+        let mut answers = Vec::new();
+        let mut closing = None;
+        let mut next = Some(first);
+        while let Some(flush) = next.take() {
+            match flush {
+                Flush::Committed(more) => answers.extend(more),
+                Flush::Close(done) => {
+                    closing = Some(done);
+                    break;
+                }
+            }
+            next = flushes.try_recv().ok();
+        }
+        if !answers.is_empty() {
+            match sync_log(log, &mut file) {
+                Ok(()) => answer(answers),
+                Err(e) => {
+                    let why = format!("the write-ahead log could not be made durable: {e}");
+                    tracing::error!(error = %e, "flushing the write-ahead log failed; the note writer refuses further writes");
+                    let _ = failure.set(why.clone());
+                    answer(refused(answers, &why));
+                }
+            }
+        }
+        if let Some(done) = closing {
+            let _ = done.send(());
+            break;
+        }
+    }
+}
+
+/// `fdatasync` of the log: the kernel flushes the file's pages whichever descriptor wrote them.
+fn sync_log(log: &Path, file: &mut Option<File>) -> std::io::Result<()> {
+    let file = match file {
+        Some(file) => file,
+        None => file.insert(File::open(log)?),
+    };
+    file.sync_data()
+}
+
+fn answer(answers: Vec<Answer>) {
+    for (done, outcome) in answers {
+        // A caller that went away (its request was cancelled) needs no answer; its write
+        // stands, as a committed write would on the pool.
+        let _ = done.send(outcome);
+    }
+}
+
+/// Every write of `answers` refused with `why`, whatever its own outcome was.
+fn refused(answers: Vec<Answer>, why: &str) -> Vec<Answer> {
+    answers
+        .into_iter()
+        .map(|(done, _)| (done, Err(write_err(why))))
+        .collect()
+}
+
+fn refuse(group: Vec<Job>, why: &str) -> Vec<Answer> {
+    group
+        .into_iter()
+        .map(|job| (job.done, Err(write_err(why))))
+        .collect()
 }
 
 thread_local! {
@@ -182,13 +336,14 @@ fn note_log_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlit
 }
 
 /// Copies the log into the database file once it holds `CHECKPOINT_FRAMES`, as SQLite's own
-/// automatic checkpoint would, but after the group has been answered instead of inside its
+/// automatic checkpoint would, but after the group has been committed instead of inside its
 /// commit: SQLite checkpoints inside whichever commit crosses the mark, and every note of that
 /// group waited for the copy and its fsync. Right after a commit nothing else is writing, so
 /// the copy is complete and the next group starts the log again from its beginning: the log
 /// stays at about `CHECKPOINT_FRAMES` pages however long a burst of notes lasts. (A checkpoint
 /// running beside the writer on a thread of its own never catches up with it, and the log grew
-/// by hundreds of megabytes in the bench's four seconds of notes.)
+/// by hundreds of megabytes in the bench's four seconds of notes.) The checkpoint flushes the
+/// log itself before copying from it (`synchronous = NORMAL` does that much).
 fn checkpoint_if_due(conn: &Connection) {
     if LOG_FRAMES.get() < CHECKPOINT_FRAMES {
         return;
@@ -199,13 +354,16 @@ fn checkpoint_if_due(conn: &Connection) {
     }
 }
 
-fn commit_group(conn: &Connection, group: Vec<Job>) {
+/// A group's outcome: committed (its answers wait for the log to be durable), or not (every
+/// write hears the error now).
+enum Committed {
+    Yes(Vec<Answer>),
+    No(Vec<Answer>),
+}
+
+fn commit_group(conn: &Connection, group: Vec<Job>) -> Committed {
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        let why = e.to_string();
-        for job in group {
-            let _ = job.done.send(Err(write_err(&why)));
-        }
-        return;
+        return Committed::No(refuse(group, &e.to_string()));
     }
     // A savepoint that cannot be released or rolled back leaves the transaction in a state
     // nobody can vouch for: then the whole group is rolled back and every write refused.
@@ -228,19 +386,19 @@ fn commit_group(conn: &Connection, group: Vec<Job>) {
         outcomes.push(outcome);
     }
     let committed = sound.and_then(|()| control(conn, "COMMIT").map_err(|e| e.to_string()));
-    if committed.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+    if let Err(why) = committed {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Committed::No(refuse(group, &why));
     }
-    outcomes.resize_with(group.len(), || Ok(()));
-    for (job, outcome) in group.into_iter().zip(outcomes) {
-        let outcome = match &committed {
-            Ok(()) => outcome,
-            Err(why) => Err(write_err(why)),
-        };
-        // A caller that went away (its request was cancelled) needs no answer; its write
-        // stands, as a committed write would on the pool.
-        let _ = job.done.send(outcome);
-    }
+    Committed::Yes(
+        group
+            .into_iter()
+            .map(|job| job.done)
+            .zip(outcomes)
+            .collect(),
+    )
 }
 
 /// A transaction-control statement, prepared once per connection (these run several times
@@ -298,6 +456,13 @@ mod tests {
         (dir, conn)
     }
 
+    /// Answers a group's writes at once, as the flushing thread would after its flush.
+    fn settle(committed: Committed) {
+        match committed {
+            Committed::Yes(answers) | Committed::No(answers) => answer(answers),
+        }
+    }
+
     fn ids(conn: &Connection, table: &str) -> Vec<String> {
         let mut stmt = conn
             .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
@@ -321,7 +486,7 @@ mod tests {
             insert("INSERT INTO p VALUES (?)", "taken"),
         ]);
         let (c, c_out) = job(vec![insert("INSERT INTO p VALUES (?)", "c")]);
-        commit_group(&conn, vec![a, b, c]);
+        settle(commit_group(&conn, vec![a, b, c]));
         assert!(a_out.blocking_recv().unwrap().is_ok());
         assert!(b_out.blocking_recv().unwrap().is_err());
         assert!(c_out.blocking_recv().unwrap().is_ok());
@@ -344,7 +509,9 @@ mod tests {
             "INSERT INTO c VALUES (?, ?)",
             ["orphan".into(), "nobody".into()],
         )]);
-        commit_group(&conn, vec![a, b]);
+        let committed = commit_group(&conn, vec![a, b]);
+        assert!(matches!(committed, Committed::No(_)), "the group did not commit");
+        settle(committed);
         assert!(a_out.blocking_recv().unwrap().is_err());
         assert!(b_out.blocking_recv().unwrap().is_err());
         assert!(ids(&conn, "p").is_empty());
@@ -352,9 +519,45 @@ mod tests {
         assert!(conn.is_autocommit(), "rolled back");
         // The writer goes on: the next group commits.
         let (d, d_out) = job(vec![insert("INSERT INTO p VALUES (?)", "d")]);
-        commit_group(&conn, vec![d]);
+        settle(commit_group(&conn, vec![d]));
         assert!(d_out.blocking_recv().unwrap().is_ok());
         assert_eq!(ids(&conn, "p"), ["d"]);
+    }
+
+    /// A flush that fails refuses the writes it was to make durable, and from then on the
+    /// writer refuses every write and says why.
+    #[test]
+    fn a_failed_flush_refuses_its_writes_and_every_later_one() {
+        let (dir, conn) = scratch();
+        let failure = Arc::new(OnceLock::new());
+        let (flush, flushes) = mpsc::channel();
+        let flushed = Arc::clone(&failure);
+        // A log that cannot be opened stands for a disk that does not take the flush.
+        let missing = dir.path().join("gone").join("scratch.db-wal");
+        let flusher = std::thread::spawn(move || flush_loop(&missing, &flushes, &flushed));
+        let (a, a_out) = job(vec![insert("INSERT INTO p VALUES (?)", "a")]);
+        let Committed::Yes(answers) = commit_group(&conn, vec![a]) else {
+            panic!("the commit itself went through");
+        };
+        flush.send(Flush::Committed(answers)).unwrap();
+        let refused = a_out.blocking_recv().unwrap().unwrap_err().to_string();
+        assert!(refused.contains("could not be made durable"), "{refused}");
+        assert!(failure.get().is_some(), "the failure is kept");
+
+        let (messages_in, messages) = mpsc::channel();
+        let refusing = Arc::clone(&failure);
+        let writer = std::thread::spawn(move || commit_loop(conn, &messages, &flush, &refusing));
+        let (b, b_out) = job(vec![insert("INSERT INTO p VALUES (?)", "b")]);
+        messages_in.send(Message::Write(b)).unwrap();
+        let refused = b_out.blocking_recv().unwrap().unwrap_err().to_string();
+        assert!(refused.contains("could not be made durable"), "{refused}");
+        let (closed, done) = oneshot::channel();
+        messages_in.send(Message::Close(closed)).unwrap();
+        done.blocking_recv().unwrap();
+        writer.join().unwrap();
+        flusher.join().unwrap();
+        let conn = Connection::open(dir.path().join("scratch.db")).unwrap();
+        assert_eq!(ids(&conn, "p"), ["a"], "b was never written");
     }
 
     /// However many notes arrive, the log is copied into the database file and started again
@@ -371,16 +574,28 @@ mod tests {
         let log = file.with_extension("db-wal");
         let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
         let canary = "checkpointed-canary-5f0c";
-        // Each write is a group of its own: about two pages a commit, some 6,000 in all.
-        for n in 0..3000 {
-            let stmt = Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                "INSERT INTO dialogues (id, name, format, parity_tolerance, rule, created_at, \
-                 updated_at) VALUES (?, ?, 'bilateral', 0, 'chatham_house', '2026-01-01T00:00:00Z', \
-                 '2026-01-01T00:00:00Z')",
-                [format!("d{n:04}").into(), format!("{canary} {n}").into()],
-            );
-            writer.write(vec![stmt]).await.unwrap();
+        // Each write carries a description of three pages: some 12,000 pages of log in all,
+        // three times the checkpoint mark. Eight at a time, so that they commit in groups.
+        let description = "x".repeat(3 * 4096);
+        for batch in 0..375 {
+            let writes = (0..8).map(|k| {
+                let n = batch * 8 + k;
+                let stmt = Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "INSERT INTO dialogues (id, name, description, format, parity_tolerance, rule, \
+                     created_at, updated_at) VALUES (?, ?, ?, 'bilateral', 0, 'chatham_house', \
+                     '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                    [
+                        format!("d{n:04}").into(),
+                        format!("{canary} {n}").into(),
+                        description.clone().into(),
+                    ],
+                );
+                writer.write(vec![stmt])
+            });
+            for outcome in futures_util::future::join_all(writes).await {
+                outcome.unwrap();
+            }
         }
         let page = 4096 + 24;
         let size = std::fs::metadata(&log).unwrap().len();
@@ -403,7 +618,7 @@ mod tests {
     async fn grouped_writes_read_back_through_the_pool_as_written() {
         let (_dir, db) = crate::db::scratch_database().await;
         let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
-        assert!(matches!(writer, Writer::Sqlite(_)));
+        assert!(matches!(writer, Writer::Sqlite { .. }));
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let d = dialogue::ActiveModel {
             id: Set("d1".into()),

@@ -23,18 +23,27 @@ async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let unavailable = |detail: &str| {
+        crate::error::problem_response(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "Service unavailable",
+            detail.into(),
+            None,
+            None,
+        )
+    };
+    if state.writer.failure().is_some() {
+        // The cause is in the log (at error level when it happened), not in the answer.
+        return Ok(unavailable(
+            "New notes cannot be made durable; the service must be restarted.",
+        ));
+    }
     match crate::db::ping(&state.db).await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Ok(crate::error::problem_response(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "Service unavailable",
-                "The database does not answer.".into(),
-                None,
-                None,
-            ))
+            Ok(unavailable("The database does not answer."))
         }
     }
     .map_err(|e: ApiError| e)
