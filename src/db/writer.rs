@@ -510,7 +510,10 @@ mod tests {
             ["orphan".into(), "nobody".into()],
         )]);
         let committed = commit_group(&conn, vec![a, b]);
-        assert!(matches!(committed, Committed::No(_)), "the group did not commit");
+        assert!(
+            matches!(committed, Committed::No(_)),
+            "the group did not commit"
+        );
         settle(committed);
         assert!(a_out.blocking_recv().unwrap().is_err());
         assert!(b_out.blocking_recv().unwrap().is_err());

@@ -33,22 +33,30 @@ use crate::store::agenda::{Item, MAX_ITEMS_PER_ROUND};
 use crate::store::audit::Entry;
 use crate::{db, store};
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Routes under a round, `/rounds/{round_id}`: paths here are relative to it.
+pub fn round(cfg: &mut ServiceConfig) {
     cfg.service(create_item)
         .service(list_items)
         .service(reorder_items)
         .service(publish_agenda)
         .service(list_versions)
         .service(get_version)
-        .service(get_item)
+        .service(round_ics);
+}
+
+/// Routes under an agenda item, `/agenda/{item_id}`: paths here are relative to it.
+pub fn item(cfg: &mut ServiceConfig) {
+    cfg.service(get_item)
         .service(patch_item)
         .service(delete_item)
         .service(change_item_status)
         .service(carry_item_forward)
-        .service(get_lineage)
-        .service(list_topics)
-        .service(topic_history)
-        .service(round_ics);
+        .service(get_lineage);
+}
+
+/// Routes under a dialogue, `/dialogues/{dialogue_id}`: paths here are relative to it.
+pub fn dialogue(cfg: &mut ServiceConfig) {
+    cfg.service(list_topics).service(topic_history);
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -486,7 +494,7 @@ fn audit<'a>(
     request_body = CreateItem,
     responses((status = 201, body = ItemView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[post("/rounds/{round_id}/agenda")]
+#[post("/agenda")] // /rounds/{round_id}/agenda
 async fn create_item(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -558,7 +566,7 @@ async fn create_item(
     params(("round_id" = String, Path)),
     responses((status = 200, body = AgendaView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/agenda")]
+#[get("/agenda")] // /rounds/{round_id}/agenda
 async fn list_items(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -693,7 +701,7 @@ pub async fn load_item(
     params(("item_id" = String, Path)),
     responses((status = 200, body = ItemView, headers(("ETag" = String))), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/agenda/{item_id}")]
+#[get("")] // /agenda/{item_id}
 async fn get_item(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -711,7 +719,7 @@ async fn get_item(
     request_body = PatchItem,
     responses((status = 200, body = ItemView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem))
 )]
-#[patch("/agenda/{item_id}")]
+#[patch("")] // /agenda/{item_id}
 async fn patch_item(
     req: HttpRequest,
     auth: AuthUser,
@@ -801,7 +809,7 @@ async fn patch_item(
     params(("item_id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[delete("/agenda/{item_id}")]
+#[delete("")] // /agenda/{item_id}
 async fn delete_item(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -845,7 +853,7 @@ async fn delete_item(
     request_body = OrderBody,
     responses((status = 200, body = AgendaView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[post("/rounds/{round_id}/agenda/order")]
+#[post("/agenda/order")] // /rounds/{round_id}/agenda/order
 async fn reorder_items(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -891,7 +899,7 @@ async fn reorder_items(
     request_body = StatusBody,
     responses((status = 200, body = ItemView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[post("/agenda/{item_id}/status")]
+#[post("/status")] // /agenda/{item_id}/status
 async fn change_item_status(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -969,7 +977,7 @@ async fn change_item_status(
     request_body = CarryForwardBody,
     responses((status = 201, body = ItemView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/agenda/{item_id}/carry-forward")]
+#[post("/carry-forward")] // /agenda/{item_id}/carry-forward
 async fn carry_item_forward(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1053,7 +1061,7 @@ async fn carry_item_forward(
     params(("item_id" = String, Path)),
     responses((status = 200, body = Vec<LineageEntry>), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/agenda/{item_id}/lineage")]
+#[get("/lineage")] // /agenda/{item_id}/lineage
 async fn get_lineage(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1156,7 +1164,7 @@ async fn member_items(
     params(("dialogue_id" = String, Path), PageQuery),
     responses((status = 200, body = Page<TopicCount>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/dialogues/{dialogue_id}/topics")]
+#[get("/topics")] // /dialogues/{dialogue_id}/topics
 async fn list_topics(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1209,7 +1217,7 @@ async fn list_topics(
     params(("dialogue_id" = String, Path), ("topic" = String, Path), PageQuery),
     responses((status = 200, body = Page<TopicRound>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/dialogues/{dialogue_id}/topics/{topic}")]
+#[get("/topics/{topic}")] // /dialogues/{dialogue_id}/topics/{topic}
 async fn topic_history(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1292,7 +1300,7 @@ async fn topic_history(
     params(("round_id" = String, Path)),
     responses((status = 201, body = VersionView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/rounds/{round_id}/agenda/publish")]
+#[post("/agenda/publish")] // /rounds/{round_id}/agenda/publish
 async fn publish_agenda(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1367,7 +1375,7 @@ fn version_item(i: Item) -> VersionItem {
     params(("round_id" = String, Path), PageQuery),
     responses((status = 200, body = Page<VersionSummary>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/agenda/versions")]
+#[get("/agenda/versions")] // /rounds/{round_id}/agenda/versions
 async fn list_versions(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1397,7 +1405,7 @@ async fn list_versions(
     params(("round_id" = String, Path), ("number" = i32, Path)),
     responses((status = 200, body = VersionView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/agenda/versions/{number}")]
+#[get("/agenda/versions/{number}")] // /rounds/{round_id}/agenda/versions/{number}
 async fn get_version(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -1434,7 +1442,7 @@ async fn get_version(
     params(("round_id" = String, Path)),
     responses((status = 200, description = "text/calendar", content_type = "text/calendar"), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/calendar.ics")]
+#[get("/calendar.ics")] // /rounds/{round_id}/calendar.ics
 async fn round_ics(
     auth: AuthUser,
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ use crate::startup::AppState;
 use crate::store::sessions::Rotation;
 use crate::{db, ratelimit, store};
 
+/// Routes at the top of `/api/v1`.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(login).service(refresh).service(logout);
 }

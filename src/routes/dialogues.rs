@@ -20,11 +20,16 @@ use crate::startup::AppState;
 use crate::store::audit::Entry;
 use crate::{db, store};
 
+/// Routes at the top of `/api/v1`.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(formats)
         .service(create_dialogue)
-        .service(list_dialogues)
-        .service(get_dialogue)
+        .service(list_dialogues);
+}
+
+/// Routes under a dialogue, `/dialogues/{dialogue_id}`: paths here are relative to it.
+pub fn dialogue(cfg: &mut ServiceConfig) {
+    cfg.service(get_dialogue)
         .service(patch_dialogue)
         .service(add_organizer)
         .service(remove_organizer)
@@ -338,7 +343,7 @@ async fn list_dialogues(
     params(("dialogue_id" = String, Path)),
     responses((status = 200, body = DialogueView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/dialogues/{dialogue_id}")]
+#[get("")] // /dialogues/{dialogue_id}
 async fn get_dialogue(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -356,7 +361,7 @@ async fn get_dialogue(
     request_body = PatchDialogue,
     responses((status = 200, body = DialogueView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-#[patch("/dialogues/{dialogue_id}")]
+#[patch("")] // /dialogues/{dialogue_id}
 async fn patch_dialogue(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -463,7 +468,7 @@ async fn patch_dialogue(
     request_body = AddOrganizer,
     responses((status = 201, body = Person), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[post("/dialogues/{dialogue_id}/organizers")]
+#[post("/organizers")] // /dialogues/{dialogue_id}/organizers
 async fn add_organizer(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -526,7 +531,7 @@ async fn add_organizer(
     params(("dialogue_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[delete("/dialogues/{dialogue_id}/organizers/{user_id}")]
+#[delete("/organizers/{user_id}")] // /dialogues/{dialogue_id}/organizers/{user_id}
 async fn remove_organizer(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -610,7 +615,7 @@ fn parse_time(field: &str, value: Option<&str>) -> ApiResult<Option<DateTime<Utc
     params(("dialogue_id" = String, Path), AuditQuery),
     responses((status = 200, body = Page<AuditView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/dialogues/{dialogue_id}/audit")]
+#[get("/audit")] // /dialogues/{dialogue_id}/audit
 async fn audit(
     auth: AuthUser,
     state: web::Data<AppState>,

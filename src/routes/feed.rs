@@ -20,7 +20,8 @@ use crate::startup::AppState;
 use crate::store;
 
 /// Under `/api/v1`.
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Routes under the caller, `/me`: paths here are relative to it.
+pub fn me(cfg: &mut ServiceConfig) {
     cfg.service(create_feed);
 }
 
@@ -43,7 +44,7 @@ pub struct Feed {
     security(("bearer" = [])),
     responses((status = 201, body = Feed), (status = 401, body = Problem), (status = 403, body = Problem))
 )]
-#[post("/me/calendar-feed")]
+#[post("/calendar-feed")] // /me/calendar-feed
 async fn create_feed(auth: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     if auth.scopes.is_some() {
         return Err(ApiError::Forbidden(

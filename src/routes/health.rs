@@ -5,6 +5,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
+/// Routes at the root, outside `/api/v1`.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
 }

@@ -33,10 +33,14 @@ use crate::store::audit::Entry;
 use crate::store::invitations::{ACCEPTED, DECLINED, PENDING, REVOKED};
 use crate::{db, ratelimit, store};
 
+/// Routes under a round, `/rounds/{round_id}`: paths here are relative to it.
+pub fn round(cfg: &mut ServiceConfig) {
+    cfg.service(create_invitation).service(list_invitations);
+}
+
+/// Routes at the top of `/api/v1`.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_invitation)
-        .service(list_invitations)
-        .service(preview)
+    cfg.service(preview)
         .service(accept)
         .service(decline)
         .service(revoke)
@@ -243,7 +247,7 @@ fn invitation_mail(
     request_body = CreateInvitation,
     responses((status = 201, body = CreatedInvitation), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/rounds/{round_id}/invitations")]
+#[post("/invitations")] // /rounds/{round_id}/invitations
 async fn create_invitation(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -388,7 +392,7 @@ pub struct InvitationsQuery {
     params(("round_id" = String, Path), InvitationsQuery),
     responses((status = 200, body = Page<InvitationView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/invitations")]
+#[get("/invitations")] // /rounds/{round_id}/invitations
 async fn list_invitations(
     auth: AuthUser,
     state: web::Data<AppState>,

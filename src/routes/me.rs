@@ -15,7 +15,8 @@ use crate::routes::auth::{TokenPair, start_session, token_response};
 use crate::startup::AppState;
 use crate::{db, store};
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Routes under the caller, `/me`: paths here are relative to it.
+pub fn me(cfg: &mut ServiceConfig) {
     cfg.service(get_me)
         .service(patch_me)
         .service(change_password);
@@ -113,7 +114,7 @@ where
 
 /// The caller's own account, round memberships and organized dialogues.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = Problem)))]
-#[get("/me")]
+#[get("")] // /me
 async fn get_me(auth: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let me = me_view(&state, auth.user).await?;
     Ok(HttpResponse::Ok()
@@ -128,7 +129,7 @@ async fn get_me(auth: AuthUser, state: web::Data<AppState>) -> ApiResult<HttpRes
     request_body = PatchMe,
     responses((status = 200, body = Account), (status = 400, body = Problem), (status = 401, body = Problem))
 )]
-#[patch("/me")]
+#[patch("")] // /me
 async fn patch_me(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -171,7 +172,7 @@ async fn patch_me(
         (status = 401, body = Problem), (status = 429, body = Problem)
     )
 )]
-#[post("/me/password")]
+#[post("/password")] // /me/password
 async fn change_password(
     auth: AuthUser,
     state: web::Data<AppState>,

@@ -28,20 +28,43 @@ use utoipa_actix_web::{AppExt, scope};
 
 use crate::error::{ApiError, FieldError, Problem};
 
-/// Routes under `/api/v1`.
+/// Routes under `/api/v1`. Routes that share a first segment and its parameter are served
+/// from one scope, so a request is matched against the few routes of its scope rather than
+/// against every route in turn (path matching had been a seventh of a note post's time).
 pub fn api(cfg: &mut ServiceConfig) {
-    cfg.configure(auth::configure)
-        .configure(me::configure)
-        .configure(users::configure)
-        .configure(dialogues::configure)
-        .configure(rounds::configure)
-        .configure(invitations::configure)
-        .configure(participants::configure)
-        .configure(agenda::configure)
-        .configure(notes::configure)
-        .configure(tokens::configure)
-        .configure(feed::configure)
-        .configure(webhooks::configure);
+    cfg.service(
+        scope("/rounds/{round_id}")
+            .configure(rounds::round)
+            .configure(participants::round)
+            .configure(invitations::round)
+            .configure(agenda::round)
+            .configure(notes::round),
+    )
+    .service(
+        scope("/agenda/{item_id}")
+            .configure(agenda::item)
+            .configure(notes::item),
+    )
+    .service(scope("/notes/{note_id}").configure(notes::note))
+    .service(
+        scope("/dialogues/{dialogue_id}")
+            .configure(dialogues::dialogue)
+            .configure(rounds::dialogue)
+            .configure(agenda::dialogue)
+            .configure(webhooks::dialogue),
+    )
+    .service(
+        scope("/me")
+            .configure(me::me)
+            .configure(notes::me)
+            .configure(tokens::me)
+            .configure(feed::me),
+    )
+    .configure(auth::configure)
+    .configure(users::configure)
+    .configure(dialogues::configure)
+    .configure(invitations::configure)
+    .configure(webhooks::configure);
 }
 
 /// Routes at the root.

@@ -35,20 +35,32 @@ use crate::routes::{Page, PageQuery};
 use crate::startup::AppState;
 use crate::{db, store};
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Routes under a round, `/rounds/{round_id}`: paths here are relative to it.
+pub fn round(cfg: &mut ServiceConfig) {
     cfg.service(create_note)
         .service(list_released)
-        .service(my_notes)
         .service(release_notes)
-        .service(get_note)
-        .service(patch_note)
-        .service(delete_note)
-        .service(put_summary)
-        .service(get_summary)
         .service(put_statement)
         .service(get_statement)
         .service(approve_statement)
         .service(get_record);
+}
+
+/// Routes under the caller, `/me`: paths here are relative to it.
+pub fn me(cfg: &mut ServiceConfig) {
+    cfg.service(my_notes);
+}
+
+/// Routes under a note, `/notes/{note_id}`: paths here are relative to it.
+pub fn note(cfg: &mut ServiceConfig) {
+    cfg.service(get_note)
+        .service(patch_note)
+        .service(delete_note);
+}
+
+/// Routes under an agenda item, `/agenda/{item_id}`: paths here are relative to it.
+pub fn item(cfg: &mut ServiceConfig) {
+    cfg.service(put_summary).service(get_summary);
 }
 
 pub const EDIT_KEY: &str = "edit-key";
@@ -243,7 +255,7 @@ pub async fn release_if_allowed(
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)
     )
 )]
-#[post("/rounds/{round_id}/notes")]
+#[post("/notes")] // /rounds/{round_id}/notes
 async fn create_note(
     req: HttpRequest,
     auth: AuthUser,
@@ -346,7 +358,7 @@ impl NotesQuery {
     params(("round_id" = String, Path), NotesQuery),
     responses((status = 200, body = Page<NoteView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/notes")]
+#[get("/notes")] // /rounds/{round_id}/notes
 async fn list_released(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -383,7 +395,7 @@ async fn list_released(
     params(NotesQuery),
     responses((status = 200, body = Page<NoteView>), (status = 400, body = Problem), (status = 401, body = Problem))
 )]
-#[get("/me/notes")]
+#[get("/notes")] // /me/notes
 async fn my_notes(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -415,7 +427,7 @@ async fn my_notes(
     params(("round_id" = String, Path)),
     responses((status = 200, body = Released), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/rounds/{round_id}/notes/release")]
+#[post("/notes/release")] // /rounds/{round_id}/notes/release
 async fn release_notes(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -498,7 +510,7 @@ async fn find_note(
     params(("note_id" = String, Path), ("Edit-Key" = Option<String>, Header, description = "A chatham note's edit key")),
     responses((status = 200, body = NoteView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/notes/{note_id}")]
+#[get("")] // /notes/{note_id}
 async fn get_note(
     req: HttpRequest,
     auth: AuthUser,
@@ -525,7 +537,7 @@ async fn get_note(
     request_body = EditBody,
     responses((status = 200, body = NoteView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[patch("/notes/{note_id}")]
+#[patch("")] // /notes/{note_id}
 async fn patch_note(
     req: HttpRequest,
     auth: AuthUser,
@@ -604,7 +616,7 @@ async fn patch_note(
     params(("note_id" = String, Path), ("Edit-Key" = Option<String>, Header, description = "A chatham note's edit key")),
     responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[delete("/notes/{note_id}")]
+#[delete("")] // /notes/{note_id}
 async fn delete_note(
     req: HttpRequest,
     auth: AuthUser,
@@ -631,7 +643,7 @@ async fn delete_note(
     request_body = EditBody,
     responses((status = 200, body = SummaryView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[put("/agenda/{item_id}/summary")]
+#[put("/summary")] // /agenda/{item_id}/summary
 async fn put_summary(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -665,7 +677,7 @@ async fn put_summary(
     params(("item_id" = String, Path)),
     responses((status = 200, body = SummaryView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/agenda/{item_id}/summary")]
+#[get("/summary")] // /agenda/{item_id}/summary
 async fn get_summary(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -711,7 +723,7 @@ async fn statement_view(
     request_body = EditBody,
     responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
-#[put("/rounds/{round_id}/statement")]
+#[put("/statement")] // /rounds/{round_id}/statement
 async fn put_statement(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -756,7 +768,7 @@ async fn put_statement(
     params(("round_id" = String, Path)),
     responses((status = 200, body = StatementView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/statement")]
+#[get("/statement")] // /rounds/{round_id}/statement
 async fn get_statement(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -779,7 +791,7 @@ async fn get_statement(
     request_body = ApproveBody,
     responses((status = 200, body = StatementView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/rounds/{round_id}/statement/approve")]
+#[post("/statement/approve")] // /rounds/{round_id}/statement/approve
 async fn approve_statement(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -862,7 +874,7 @@ pub struct RecordQuery {
     params(("round_id" = String, Path), RecordQuery),
     responses((status = 200, body = record::Record), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[get("/rounds/{round_id}/record")]
+#[get("/record")] // /rounds/{round_id}/record
 async fn get_record(
     auth: AuthUser,
     state: web::Data<AppState>,

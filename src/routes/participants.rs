@@ -17,7 +17,8 @@ use crate::startup::AppState;
 use crate::store::audit::Entry;
 use crate::{db, store};
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Routes under a round, `/rounds/{round_id}`: paths here are relative to it.
+pub fn round(cfg: &mut ServiceConfig) {
     cfg.service(list_participants)
         .service(patch_participant)
         .service(remove_participant);
@@ -61,7 +62,7 @@ fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
     params(("round_id" = String, Path), PageQuery),
     responses((status = 200, body = Page<ParticipantView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/participants")]
+#[get("/participants")] // /rounds/{round_id}/participants
 async fn list_participants(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -99,7 +100,7 @@ async fn list_participants(
     request_body = PatchParticipant,
     responses((status = 200, body = ParticipantView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[patch("/rounds/{round_id}/participants/{user_id}")]
+#[patch("/participants/{user_id}")] // /rounds/{round_id}/participants/{user_id}
 async fn patch_participant(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -193,7 +194,7 @@ async fn patch_participant(
     params(("round_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[delete("/rounds/{round_id}/participants/{user_id}")]
+#[delete("/participants/{user_id}")] // /rounds/{round_id}/participants/{user_id}
 async fn remove_participant(
     auth: AuthUser,
     state: web::Data<AppState>,

@@ -23,10 +23,14 @@ use crate::startup::AppState;
 use crate::store::audit::Entry;
 use crate::{db, store};
 
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_round)
-        .service(list_rounds)
-        .service(get_round)
+/// Routes under a dialogue, `/dialogues/{dialogue_id}`: paths here are relative to it.
+pub fn dialogue(cfg: &mut ServiceConfig) {
+    cfg.service(create_round).service(list_rounds);
+}
+
+/// Routes under a round, `/rounds/{round_id}`: paths here are relative to it.
+pub fn round(cfg: &mut ServiceConfig) {
+    cfg.service(get_round)
         .service(patch_round)
         .service(change_status)
         .service(get_readiness);
@@ -181,7 +185,7 @@ fn venue_part(
     request_body = CreateRound,
     responses((status = 201, body = RoundView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-#[post("/dialogues/{dialogue_id}/rounds")]
+#[post("/rounds")] // /dialogues/{dialogue_id}/rounds
 async fn create_round(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -300,7 +304,7 @@ pub struct RoundsQuery {
     params(("dialogue_id" = String, Path), RoundsQuery),
     responses((status = 200, body = Page<RoundView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/dialogues/{dialogue_id}/rounds")]
+#[get("/rounds")] // /dialogues/{dialogue_id}/rounds
 async fn list_rounds(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -363,7 +367,7 @@ async fn list_rounds(
     params(("round_id" = String, Path)),
     responses((status = 200, body = RoundView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}")]
+#[get("")] // /rounds/{round_id}
 async fn get_round(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -383,7 +387,7 @@ async fn get_round(
     request_body = PatchRound,
     responses((status = 200, body = RoundView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[patch("/rounds/{round_id}")]
+#[patch("")] // /rounds/{round_id}
 async fn patch_round(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -520,7 +524,7 @@ pub async fn readiness_of(state: &AppState, access: &RoundAccess) -> ApiResult<R
     request_body = StatusChange,
     responses((status = 200, body = RoundView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/rounds/{round_id}/status")]
+#[post("/status")] // /rounds/{round_id}/status
 async fn change_status(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -611,7 +615,7 @@ async fn change_status(
     params(("round_id" = String, Path)),
     responses((status = 200, body = Readiness), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/rounds/{round_id}/readiness")]
+#[get("/readiness")] // /rounds/{round_id}/readiness
 async fn get_readiness(
     auth: AuthUser,
     state: web::Data<AppState>,

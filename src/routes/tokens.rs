@@ -21,7 +21,8 @@ use crate::store;
 
 pub const PREFIX: &str = "bct_";
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Routes under the caller, `/me`: paths here are relative to it.
+pub fn me(cfg: &mut ServiceConfig) {
     cfg.service(create_token)
         .service(list_tokens)
         .service(delete_token);
@@ -83,7 +84,7 @@ fn require_session(auth: &AuthUser) -> ApiResult<()> {
     request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem))
 )]
-#[post("/me/tokens")]
+#[post("/tokens")] // /me/tokens
 async fn create_token(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -136,7 +137,7 @@ async fn create_token(
     params(PageQuery),
     responses((status = 200, body = Page<TokenView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem))
 )]
-#[get("/me/tokens")]
+#[get("/tokens")] // /me/tokens
 async fn list_tokens(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -159,7 +160,7 @@ async fn list_tokens(
     params(("token_id" = String, Path)),
     responses((status = 204, description = "Revoked"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
-#[delete("/me/tokens/{token_id}")]
+#[delete("/tokens/{token_id}")] // /me/tokens/{token_id}
 async fn delete_token(
     auth: AuthUser,
     state: web::Data<AppState>,

@@ -17,6 +17,7 @@ use crate::routes::{Page, PageQuery};
 use crate::startup::AppState;
 use crate::{db, store};
 
+/// Routes at the top of `/api/v1`.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_user)
         .service(list_users)

@@ -25,10 +25,14 @@ use crate::startup::AppState;
 use crate::store::audit::Entry;
 use crate::{db, store};
 
+/// Routes under a dialogue, `/dialogues/{dialogue_id}`: paths here are relative to it.
+pub fn dialogue(cfg: &mut ServiceConfig) {
+    cfg.service(create_webhook).service(list_webhooks);
+}
+
+/// Routes at the top of `/api/v1`.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_webhook)
-        .service(list_webhooks)
-        .service(delete_webhook)
+    cfg.service(delete_webhook)
         .service(list_deliveries)
         .service(test_webhook);
 }
@@ -155,7 +159,7 @@ async fn organized_webhook(
     request_body = CreateWebhook,
     responses((status = 201, body = CreatedWebhook), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
-#[post("/dialogues/{dialogue_id}/webhooks")]
+#[post("/webhooks")] // /dialogues/{dialogue_id}/webhooks
 async fn create_webhook(
     auth: AuthUser,
     state: web::Data<AppState>,
@@ -235,7 +239,7 @@ async fn create_webhook(
     params(("dialogue_id" = String, Path), PageQuery),
     responses((status = 200, body = Page<WebhookView>), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
-#[get("/dialogues/{dialogue_id}/webhooks")]
+#[get("/webhooks")] // /dialogues/{dialogue_id}/webhooks
 async fn list_webhooks(
     auth: AuthUser,
     state: web::Data<AppState>,
