@@ -169,27 +169,39 @@ fn open(state: &AppState, key_id: &str, sealed: &str, aad: &str) -> ApiResult<St
 }
 
 fn private_view(state: &AppState, n: private_note::Model) -> ApiResult<NoteView> {
-    Ok(NoteView {
-        body: open(state, &n.key_id, &n.body_sealed, &n.id)?,
+    let body = open(state, &n.key_id, &n.body_sealed, &n.id)?;
+    Ok(private_view_with(n, body))
+}
+
+/// The view of a private note whose body is already in hand (just written).
+fn private_view_with(n: private_note::Model, body: String) -> NoteView {
+    NoteView {
+        body,
         id: n.id,
         visibility: "private",
         round_id: n.round_id,
         agenda_item_id: n.agenda_item_id,
         created_on: n.created_on,
         released: None,
-    })
+    }
 }
 
 pub fn chatham_view(state: &AppState, n: chatham_note::Model) -> ApiResult<NoteView> {
-    Ok(NoteView {
-        body: open(state, &n.key_id, &n.body_sealed, &n.id)?,
+    let body = open(state, &n.key_id, &n.body_sealed, &n.id)?;
+    Ok(chatham_view_with(n, body))
+}
+
+/// The view of a chatham note whose body is already in hand (just written).
+fn chatham_view_with(n: chatham_note::Model, body: String) -> NoteView {
+    NoteView {
+        body,
         id: n.id,
         visibility: "chatham",
         round_id: n.round_id,
         agenda_item_id: n.agenda_item_id,
         created_on: n.created_on,
         released: Some(n.released),
-    })
+    }
 }
 
 /// A released note as the round reads it: checked against the roster of today, so a note that
@@ -298,7 +310,7 @@ async fn create_note(
             )
             .await?;
             Ok(no_store(HttpResponse::Created()).json(CreatedNote {
-                note: private_view(&state, note)?,
+                note: private_view_with(note, text),
                 edit_key: None,
             }))
         }
@@ -322,7 +334,7 @@ async fn create_note(
             )
             .await?;
             Ok(no_store(HttpResponse::Created()).json(CreatedNote {
-                note: chatham_view(&state, note)?,
+                note: chatham_view_with(note, text),
                 edit_key: Some(key.expose_secret().to_owned()),
             }))
         }
