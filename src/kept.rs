@@ -46,7 +46,7 @@ impl<V> Kept<V> {
     }
 
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.kept.lock().unwrap().len()
     }
 }

@@ -3,12 +3,20 @@
 //! `token_version` and the sign-in session id, both checked against the database on every
 //! request. Refresh tokens are opaque 256-bit random strings stored only as a SHA-256 hash.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::kept::Kept;
 use crate::settings::AuthSettings;
+
+/// Access tokens whose signature and claims were checked, kept so that the next request with
+/// the same token skips the HMAC and the JSON (a bearer token is sent with every request until
+/// it expires). Bounded: the map starts again when it holds this many.
+const VERIFIED_KEPT: usize = 1024;
 
 pub const ACCESS_TYPE: &str = "access";
 
@@ -36,6 +44,10 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     pub access_ttl_secs: i64,
+    /// Verified tokens, by their exact text. Only a token that passed `decode` is ever put
+    /// here, so a lookup can only answer for a token already proved genuine; the session and
+    /// the account behind it are still read from the database on every request.
+    verified: Arc<Kept<AccessClaims>>,
 }
 
 impl TokenKeys {
@@ -57,6 +69,7 @@ impl TokenKeys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             access_ttl_secs: settings.access_token_ttl_secs,
+            verified: Arc::new(Kept::new(VERIFIED_KEPT)),
         })
     }
 
@@ -82,10 +95,20 @@ impl TokenKeys {
     }
 
     /// The claims of a valid access token, or `None` for anything else.
-    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
+    pub fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        let now = chrono::Utc::now().timestamp();
+        // A kept token is taken only while it is unexpired outright (no leeway); after that it
+        // is checked in full again, and refused once past the leeway.
+        if let Some(claims) = self.verified.get(token, 0).filter(|c| c.exp > now) {
+            return Some(claims);
+        }
         let data = decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
-        (data.header.alg == Algorithm::HS256 && data.claims.typ == ACCESS_TYPE)
-            .then_some(data.claims)
+        if data.header.alg != Algorithm::HS256 || data.claims.typ != ACCESS_TYPE {
+            return None;
+        }
+        let claims = Arc::new(data.claims);
+        self.verified.put(token, 0, Arc::clone(&claims));
+        Some(claims)
     }
 }
 
@@ -98,4 +121,58 @@ pub fn new_opaque_token() -> (SecretString, String) {
 
 pub fn hash_opaque(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&SecretSlice::from(vec![7u8; 32]), &keys_settings()).unwrap()
+    }
+
+    /// A token checked once is answered from the kept map the next time, with the same claims;
+    /// a token that differs from it by one character is still checked in full and refused.
+    #[test]
+    fn a_kept_token_answers_only_for_its_exact_text() {
+        let keys = keys();
+        let token = keys.issue("u1", "s1", 3).unwrap();
+        let first = keys.verify(&token).expect("a genuine token");
+        let again = keys.verify(&token).expect("kept");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second check is the kept one"
+        );
+        assert_eq!(
+            (again.sub.as_str(), again.sid.as_str(), again.ver),
+            ("u1", "s1", 3)
+        );
+
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let flipped = if sig.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{head}.{flipped}{}", &sig[1..]);
+        assert!(keys.verify(&forged).is_none(), "a changed signature");
+        let other = TokenKeys::new(&SecretSlice::from(vec![8u8; 32]), &keys_settings()).unwrap();
+        assert!(
+            other.verify(&token).is_none(),
+            "another key's map knows nothing of it"
+        );
+    }
+
+    /// A token past its expiry (and the leeway) is refused, and so never kept.
+    #[test]
+    fn an_expired_token_is_refused_and_not_kept() {
+        let mut settings = keys_settings();
+        settings.access_token_ttl_secs = -120;
+        let keys = TokenKeys::new(&SecretSlice::from(vec![7u8; 32]), &settings).unwrap();
+        let token = keys.issue("u1", "s1", 0).unwrap();
+        assert!(keys.verify(&token).is_none());
+        assert_eq!(keys.verified.len(), 0);
+    }
+
+    fn keys_settings() -> AuthSettings {
+        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        Settings::load_files(&config, Some("test")).unwrap().auth
+    }
 }
