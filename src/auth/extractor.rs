@@ -34,8 +34,8 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
-        // The route's pattern is looked up again (a second walk of the route table), so only
-        // for API tokens, whose scopes are checked against it.
+        // The route's pattern is needed only for API tokens, whose scopes are checked against
+        // it; session tokens skip the lookup.
         let route = token
             .as_deref()
             .filter(|t| t.starts_with(crate::routes::tokens::PREFIX))
