@@ -16,7 +16,7 @@
 //! thread does not wait for the disk itself: a second thread makes the log durable
 //! (`fdatasync` of the `-wal` file) after one or more commits and only then answers their
 //! writes, while the committing thread goes on with the next group. The disk's flush time and
-//! the next group's SQLite work overlap instead of adding up, as in PostgreSQL's WAL writer.
+//! the next group's SQLite work overlap instead of adding up.
 //! What the flush covers is exactly what `synchronous = FULL` would have flushed at each of
 //! those commits: the log up to their commit frames. A crash before it loses only writes that
 //! nobody was told were stored; SQLite's recovery drops a log tail that is not whole. (Between
