@@ -19,7 +19,6 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::startup::AppState;
 use crate::store;
 
-/// Under `/api/v1`.
 /// Routes under the caller, `/me`: paths here are relative to it.
 pub fn me(cfg: &mut ServiceConfig) {
     cfg.service(create_feed);
