@@ -496,7 +496,6 @@ impl Server {
         }
     }
 
-    /// Resident memory of the server process, in KiB.
     /// The size of SQLite's write-ahead log: it must stay bounded while notes pour in.
     fn print_log_size(&self, when: &str) {
         let wal = self
@@ -510,6 +509,7 @@ impl Server {
         );
     }
 
+    /// Resident memory of the server process, in KiB.
     fn rss_kib(&self) -> Option<u64> {
         self.status_kib("VmRSS:")
     }

@@ -227,7 +227,7 @@ fn commit_loop(
             continue;
         }
         if let Some(why) = failure.get() {
-            answer(refuse(group, why));
+            answer(refused(callers(group), why));
             continue;
         }
         match commit_group(&conn, group) {
@@ -235,7 +235,10 @@ fn commit_loop(
                 if let Err(mpsc::SendError(Flush::Committed(answers))) =
                     flush.send(Flush::Committed(answers))
                 {
-                    answer(refused(answers, "the log's flushing thread has stopped"));
+                    answer(refused(
+                        answers.into_iter().map(|(done, _)| done),
+                        "the log's flushing thread has stopped",
+                    ));
                 }
                 checkpoint_if_due(&conn);
             }
@@ -280,7 +283,7 @@ fn flush_loop(log: &Path, flushes: &mpsc::Receiver<Flush>, failure: &OnceLock<St
                     let why = format!("the write-ahead log could not be made durable: {e}");
                     tracing::error!(error = %e, "flushing the write-ahead log failed; the note writer refuses further writes");
                     let _ = failure.set(why.clone());
-                    answer(refused(answers, &why));
+                    answer(refused(answers.into_iter().map(|(done, _)| done), &why));
                 }
             }
         }
@@ -308,19 +311,19 @@ fn answer(answers: Vec<Answer>) {
     }
 }
 
-/// Every write of `answers` refused with `why`, whatever its own outcome was.
-fn refused(answers: Vec<Answer>, why: &str) -> Vec<Answer> {
-    answers
+/// An answer of `why` for each caller, whatever its write's own outcome was.
+fn refused(
+    callers: impl IntoIterator<Item = oneshot::Sender<Result<(), DbErr>>>,
+    why: &str,
+) -> Vec<Answer> {
+    callers
         .into_iter()
-        .map(|(done, _)| (done, Err(write_err(why))))
+        .map(|done| (done, Err(write_err(why))))
         .collect()
 }
 
-fn refuse(group: Vec<Job>, why: &str) -> Vec<Answer> {
-    group
-        .into_iter()
-        .map(|job| (job.done, Err(write_err(why))))
-        .collect()
+fn callers(group: Vec<Job>) -> impl Iterator<Item = oneshot::Sender<Result<(), DbErr>>> {
+    group.into_iter().map(|job| job.done)
 }
 
 thread_local! {
@@ -363,7 +366,7 @@ enum Committed {
 
 fn commit_group(conn: &Connection, group: Vec<Job>) -> Committed {
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        return Committed::No(refuse(group, &e.to_string()));
+        return Committed::No(refused(callers(group), &e.to_string()));
     }
     // A savepoint that cannot be released or rolled back leaves the transaction in a state
     // nobody can vouch for: then the whole group is rolled back and every write refused.
@@ -390,15 +393,9 @@ fn commit_group(conn: &Connection, group: Vec<Job>) -> Committed {
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        return Committed::No(refuse(group, &why));
+        return Committed::No(refused(callers(group), &why));
     }
-    Committed::Yes(
-        group
-            .into_iter()
-            .map(|job| job.done)
-            .zip(outcomes)
-            .collect(),
-    )
+    Committed::Yes(callers(group).zip(outcomes).collect())
 }
 
 /// A transaction-control statement, prepared once per connection (these run several times
