@@ -23,6 +23,7 @@
 //! Bound values are encoded exactly as sqlx encodes them, so comparisons with stored text
 //! (timestamps above all) agree on both paths.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -131,6 +132,10 @@ where
         .transpose()
 }
 
+/// The hasher of the maps below, keyed by SQL text and column names: the program's own
+/// strings, never a client's, so a fast hash does not open a flooding attack.
+type FastHash = foldhash::fast::RandomState;
+
 /// One result row, from either path.
 pub enum Row {
     Pool(QueryResult),
@@ -147,8 +152,14 @@ pub struct SqliteRow {
 /// execution of one SQL text, so worked out once per text and thread ([`described`]).
 struct Described {
     columns: Vec<(String, Kind)>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, FastHash>,
+    /// Where each entity's columns sit, in the order of its `Column` enum, by entity and
+    /// prefix: worked out at the first row that asks and the same for every later one.
+    layouts: Mutex<Vec<Layout>>,
 }
+
+/// One entity's columns in a result: the entity, its prefix, and each column's position.
+type Layout = (TypeId, String, Arc<[usize]>);
 
 impl SqliteRow {
     /// Where `{prefix}{column}` sits in the row.
@@ -167,20 +178,31 @@ impl SqliteRow {
         Ok(&self.values[self.index("", column)?])
     }
 
-    /// Where each of an entity's columns sits (the same for every row of a result).
-    fn layout<E: EntityTrait>(&self, prefix: &str) -> Result<Vec<(E::Column, usize)>, DbErr> {
-        E::Column::iter()
-            .map(|c| Ok((c, self.index(prefix, c.as_str())?)))
-            .collect()
+    /// Where each of an entity's columns sits, in the order of `E::Column::iter()`.
+    fn layout<E: EntityTrait>(&self, prefix: &str) -> Result<Arc<[usize]>, DbErr> {
+        let entity = TypeId::of::<E>();
+        let mut layouts = self
+            .described
+            .layouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, layout)) = layouts.iter().find(|(e, p, _)| *e == entity && p == prefix) {
+            return Ok(Arc::clone(layout));
+        }
+        let layout: Arc<[usize]> = E::Column::iter()
+            .map(|c| self.index(prefix, c.as_str()))
+            .collect::<Result<_, DbErr>>()?;
+        layouts.push((entity, prefix.to_owned(), Arc::clone(&layout)));
+        Ok(layout)
     }
 
-    fn build<E: EntityTrait>(&self, layout: &[(E::Column, usize)]) -> Result<E::Model, DbErr>
+    fn build<E: EntityTrait>(&self, layout: &[usize]) -> Result<E::Model, DbErr>
     where
         E::ActiveModel: TryIntoModel<E::Model>,
     {
         let mut model = <E::ActiveModel as ActiveModelTrait>::default();
-        for (column, i) in layout {
-            model.try_set(*column, self.values[*i].clone())?;
+        for (column, i) in E::Column::iter().zip(layout) {
+            model.try_set(column, self.values[*i].clone())?;
         }
         model.try_into_model()
     }
@@ -220,7 +242,7 @@ impl Row {
             Row::Pool(row) => E::Model::from_query_result_optional(row, prefix),
             Row::Sqlite(row) => {
                 let layout = row.layout::<E>(prefix)?;
-                if layout.iter().all(|(_, i)| is_null(&row.values[*i])) {
+                if layout.iter().all(|i| is_null(&row.values[*i])) {
                     Ok(None)
                 } else {
                     row.build::<E>(&layout).map(Some)
@@ -353,8 +375,8 @@ fn run(conn: &Connection, stmt: &Statement) -> Result<Vec<Row>, DbErr> {
 const DESCRIBED_KEPT: usize = 256;
 
 thread_local! {
-    static DESCRIBED: std::cell::RefCell<HashMap<String, Arc<Described>>> =
-        std::cell::RefCell::new(HashMap::new());
+    static DESCRIBED: std::cell::RefCell<HashMap<String, Arc<Described>, FastHash>> =
+        std::cell::RefCell::new(HashMap::default());
 }
 
 /// The result columns of `prepared` (whose text is `sql`), each typed by its entity.
@@ -374,12 +396,16 @@ fn described(sql: &str, prepared: &rusqlite::CachedStatement<'_>) -> Result<Arc<
             Ok((c.name().to_owned(), kind))
         })
         .collect::<Result<_, DbErr>>()?;
-    let mut by_name = HashMap::with_capacity(columns.len());
+    let mut by_name = HashMap::with_capacity_and_hasher(columns.len(), Default::default());
     for (i, (name, _)) in columns.iter().enumerate() {
         // The first of two equal names wins, as in a lookup by name on the pool's rows.
         by_name.entry(name.clone()).or_insert(i);
     }
-    let described = Arc::new(Described { columns, by_name });
+    let described = Arc::new(Described {
+        columns,
+        by_name,
+        layouts: Mutex::new(Vec::new()),
+    });
     DESCRIBED.with(|d| {
         let mut d = d.borrow_mut();
         if d.len() >= DESCRIBED_KEPT {
