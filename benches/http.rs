@@ -6,7 +6,9 @@
 //! - start to ready: from spawning the process to the first 200 from `/readyz`;
 //! - idle RSS and final RSS of the server (VmRSS from `/proc/<pid>/status`; the final one also
 //!   split into the process's own memory and mapped files, the database among them);
-//! - per scenario: requests, requests/s, p50 and p99 latency, errors;
+//! - per scenario: requests, requests/s, p50 and p99 latency, errors, and the CPU time per
+//!   request of the server process and of the bench's own client (`/proc/<pid>/stat`, all
+//!   threads, over the measured window);
 //! - the ratios the project targets (see `main_async`).
 //!
 //! Besides `/healthz`, `/me` and a login storm, the bench drives the domain routes on realistic
@@ -26,7 +28,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, RequestBuilder};
@@ -462,6 +464,7 @@ impl Server {
         serve.stdin(Stdio::null()).stdout(Stdio::null());
         let spawned = Instant::now();
         let child = serve.spawn().expect("spawn backchannel serve");
+        SERVER_PID.store(child.id(), Ordering::Relaxed);
         let mut server = Server {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
@@ -693,6 +696,8 @@ async fn login_as(client: &Client, base: &str, email: &str, password: &str) -> S
 struct Stats {
     name: String,
     concurrency: usize,
+    /// CPU time the server process and this client process spent inside the window.
+    cpu: Option<(Duration, Duration)>,
     /// Start and end of the measured window; only requests begun and finished inside count.
     window: (Instant, Instant),
     /// Sorted, shortest first. Failed requests are included.
@@ -736,7 +741,7 @@ impl Stats {
     }
 
     fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "{:<25} c={:<3} reqs={:<8} rps={:<9.1} p50={:.2}ms  p99={:.2}ms  errors={}",
             self.name,
             self.concurrency,
@@ -745,7 +750,20 @@ impl Stats {
             ms(self.percentile(50.0)),
             ms(self.percentile(99.0)),
             self.errors
-        )
+        );
+        // CPU per request moves less than throughput on a shared machine, where another
+        // tenant's load takes the cores away from both processes.
+        if let Some((server, client)) = self.cpu
+            && self.requests() > 0
+        {
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / self.requests() as f64;
+            line.push_str(&format!(
+                "  cpu/req server={:.0}us client={:.0}us",
+                per(server),
+                per(client)
+            ));
+        }
+        line
     }
 }
 
@@ -793,13 +811,21 @@ where
         })
         .collect();
 
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(from.into()).await;
+        let start = cpu_times()?;
+        tokio::time::sleep_until(until.into()).await;
+        cpu_between(start, cpu_times()?)
+    });
     let mut stats = Stats {
         name: name.to_owned(),
         concurrency,
+        cpu: None,
         window: (from, until),
         latencies: Vec::new(),
         errors: 0,
     };
+    stats.cpu = cpu.await.expect("cpu sampling task");
     for task in tasks {
         let (latencies, errors) = task.await.expect("client task");
         stats.latencies.extend(latencies);
@@ -825,10 +851,15 @@ where
 {
     let client = client.clone();
     let from = Instant::now();
+    let before = cpu_times();
     let done = concurrently(concurrency, jobs, move |job| make_request(&client, job)).await;
+    let cpu = before
+        .zip(cpu_times())
+        .and_then(|(start, end)| cpu_between(start, end));
     let mut stats = Stats {
         name: name.to_owned(),
         concurrency,
+        cpu,
         window: (from, Instant::now()),
         latencies: done.iter().map(|(latency, _)| *latency).collect(),
         errors: done.iter().filter(|(_, ok)| !ok).count() as u64,
@@ -1243,6 +1274,37 @@ fn print_ratio(name: &str, value: f64, target: Target) {
         "{name:<25} {value:.2}  (target {target}: {})",
         if met { "met" } else { "NOT met" }
     );
+}
+
+/// The server's pid, for its CPU time; 0 until it has started.
+static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// CPU time (user and system, all threads) used so far by the server and by this process.
+fn cpu_times() -> Option<(Duration, Duration)> {
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    if pid == 0 {
+        return None;
+    }
+    Some((process_cpu(&pid.to_string())?, process_cpu("self")?))
+}
+
+/// What `cpu_times` grew by from `start` to `end`.
+fn cpu_between(
+    start: (Duration, Duration),
+    end: (Duration, Duration),
+) -> Option<(Duration, Duration)> {
+    Some((end.0.checked_sub(start.0)?, end.1.checked_sub(start.1)?))
+}
+
+/// `utime + stime` of `/proc/<pid>/stat`, in clock ticks converted to time.
+fn process_cpu(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 fn ms(d: Duration) -> f64 {
