@@ -629,72 +629,19 @@ mod tests {
         assert_eq!(ids(&conn, "p"), ["a"], "b was never written");
     }
 
-    /// However many notes arrive, the log is copied into the database file and started again
-    /// from its beginning: it stays near `CHECKPOINT_FRAMES` pages, and what was written
-    /// reaches the database file.
-    #[tokio::test]
-    async fn the_log_stays_bounded_and_reaches_the_database_file() {
-        let (_dir, db) = crate::db::scratch_database().await;
-        let file = db
-            .get_sqlite_connection_pool()
+    /// The database file of `db`.
+    fn database_file(db: &DatabaseConnection) -> PathBuf {
+        db.get_sqlite_connection_pool()
             .connect_options()
             .get_filename()
-            .to_owned();
-        let log = file.with_extension("db-wal");
-        let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
-        let canary = "checkpointed-canary-5f0c";
-        // Each write carries a description of three pages: some 12,000 pages of log in all,
-        // three times the checkpoint mark. Eight at a time, so that they commit in groups.
-        let description = "x".repeat(3 * 4096);
-        for batch in 0..375 {
-            let writes = (0..8).map(|k| {
-                let n = batch * 8 + k;
-                let stmt = Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    "INSERT INTO dialogues (id, name, description, format, parity_tolerance, rule, \
-                     created_at, updated_at) VALUES (?, ?, ?, 'bilateral', 0, 'chatham_house', \
-                     '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-                    [
-                        format!("d{n:04}").into(),
-                        format!("{canary} {n}").into(),
-                        description.clone().into(),
-                    ],
-                );
-                writer.write(vec![stmt])
-            });
-            for outcome in futures_util::future::join_all(writes).await {
-                outcome.unwrap();
-            }
-        }
-        let page = 4096 + 24;
-        let size = std::fs::metadata(&log).unwrap().len();
-        assert!(
-            size < 2 * CHECKPOINT_FRAMES as u64 * page,
-            "the log grew to {size} bytes"
-        );
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(
-            bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
-            "nothing reached the database file"
-        );
-        writer.close().await;
+            .to_owned()
     }
 
-    /// The copying thread moves the log into the database file while the log is still well
-    /// below the writer's own checkpoint mark.
-    #[tokio::test]
-    async fn the_copying_thread_copies_the_log_before_the_mark() {
-        let (_dir, db) = crate::db::scratch_database().await;
-        let file = db
-            .get_sqlite_connection_pool()
-            .connect_options()
-            .get_filename()
-            .to_owned();
-        let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
-        let canary = "copied-canary-81d2";
-        // Some 1,000 to 2,000 pages of log: past two nudges, short of `CHECKPOINT_FRAMES`.
+    /// Writes `batches` of eight dialogues at a time (so that they commit in groups), each
+    /// named after `canary` and carrying a description of three pages.
+    async fn write_dialogues(writer: &Writer, canary: &str, batches: usize) {
         let description = "x".repeat(3 * 4096);
-        for batch in 0..42 {
+        for batch in 0..batches {
             let writes = (0..8).map(|k| {
                 let n = batch * 8 + k;
                 writer.write(vec![Statement::from_sql_and_values(
@@ -713,24 +660,64 @@ mod tests {
                 outcome.unwrap();
             }
         }
+    }
+
+    fn holds(file: &Path, canary: &str) -> bool {
+        let bytes = std::fs::read(file).unwrap();
+        bytes.windows(canary.len()).any(|w| w == canary.as_bytes())
+    }
+
+    /// Bytes of a log of `frames` pages.
+    fn log_bytes(frames: i32) -> u64 {
+        frames as u64 * (4096 + 24)
+    }
+
+    /// However many notes arrive, the log is copied into the database file and started again
+    /// from its beginning: it stays near `CHECKPOINT_FRAMES` pages, and what was written
+    /// reaches the database file.
+    #[tokio::test]
+    async fn the_log_stays_bounded_and_reaches_the_database_file() {
+        let (_dir, db) = crate::db::scratch_database().await;
+        let file = database_file(&db);
+        let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
+        let canary = "checkpointed-canary-5f0c";
+        // Some 12,000 pages of log in all, three times the checkpoint mark.
+        write_dialogues(&writer, canary, 375).await;
+        let size = std::fs::metadata(file.with_extension("db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            size < log_bytes(2 * CHECKPOINT_FRAMES),
+            "the log grew to {size} bytes"
+        );
+        assert!(holds(&file, canary), "nothing reached the database file");
+        writer.close().await;
+    }
+
+    /// The copying thread moves the log into the database file while the log is still well
+    /// below the writer's own checkpoint mark.
+    #[tokio::test]
+    async fn the_copying_thread_copies_the_log_before_the_mark() {
+        let (_dir, db) = crate::db::scratch_database().await;
+        let file = database_file(&db);
+        let writer = Writer::for_pool(&db, Duration::from_secs(5)).unwrap();
+        let canary = "copied-canary-81d2";
+        // Some 1,000 to 2,000 pages of log: past two nudges, short of `CHECKPOINT_FRAMES`.
+        write_dialogues(&writer, canary, 42).await;
         // The log never reached the mark, so the writer never copied it itself.
         let size = std::fs::metadata(file.with_extension("db-wal"))
             .unwrap()
             .len();
         assert!(
-            size < CHECKPOINT_FRAMES as u64 * (4096 + 24),
+            size < log_bytes(CHECKPOINT_FRAMES),
             "the log grew to {size} bytes"
         );
-        let copied = || {
-            let bytes = std::fs::read(&file).unwrap();
-            bytes.windows(canary.len()).any(|w| w == canary.as_bytes())
-        };
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !copied() && std::time::Instant::now() < deadline {
+        while !holds(&file, canary) && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(
-            copied(),
+            holds(&file, canary),
             "nothing reached the database file before the mark"
         );
         writer.close().await;
