@@ -119,10 +119,8 @@ impl Writer {
             .name("sqlite-flush".into())
             .spawn(move || flush_loop(&log, &flushes, &flushed))
             .map_err(write_err)?;
+        // It never commits, so SQLite never checkpoints on its own on this connection either.
         let copier = open(path, busy_timeout).map_err(write_err)?;
-        copier
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(write_err)?;
         // At most one nudge waits: a pass that starts later copies everything logged by then.
         let (nudge, nudges) = mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -251,7 +249,7 @@ fn commit_loop(
                     flush.send(Flush::Committed(answers))
                 {
                     answer(refused(
-                        answers.into_iter().map(|(done, _)| done),
+                        answered(answers),
                         "the log's flushing thread has stopped",
                     ));
                 }
@@ -298,7 +296,7 @@ fn flush_loop(log: &Path, flushes: &mpsc::Receiver<Flush>, failure: &OnceLock<St
                     let why = format!("the write-ahead log could not be made durable: {e}");
                     tracing::error!(error = %e, "flushing the write-ahead log failed; the note writer refuses further writes");
                     let _ = failure.set(why.clone());
-                    answer(refused(answers.into_iter().map(|(done, _)| done), &why));
+                    answer(refused(answered(answers), &why));
                 }
             }
         }
@@ -341,14 +339,16 @@ fn callers(group: Vec<Job>) -> impl Iterator<Item = oneshot::Sender<Result<(), D
     group.into_iter().map(|job| job.done)
 }
 
+/// The callers of `answers`, their outcomes dropped.
+fn answered(answers: Vec<Answer>) -> impl Iterator<Item = oneshot::Sender<Result<(), DbErr>>> {
+    answers.into_iter().map(|(done, _)| done)
+}
+
 thread_local! {
     /// Frames in the write-ahead log after this thread's committing connection last committed.
     /// SQLite's WAL hook reports them, on the committing thread; each writer has a thread of
     /// its own, so several writers in one process (the tests) keep separate counts.
     static LOG_FRAMES: Cell<i32> = const { Cell::new(0) };
-}
-
-thread_local! {
     /// `LOG_FRAMES` when the writer last nudged the copying thread.
     static NUDGED_AT: Cell<i32> = const { Cell::new(0) };
 }
