@@ -8,15 +8,21 @@
 //! 404 to them as well. Platform admins manage accounts only: they see no dialogue content
 //! unless they are members themselves.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use sea_orm::ConnectionTrait;
 
 use crate::auth::AuthUser;
+use crate::auth::extractor::{Credential, api_token, signed_in};
 use crate::domain::dialogue::Format;
 use crate::domain::rights::{Action, Role, allowed};
 use crate::domain::round::RoundStatus;
 use crate::entities::{dialogue, participant, round};
 use crate::error::{ApiError, ApiResult};
 use crate::settings::Settings;
+use crate::startup::AppState;
 use crate::store;
 
 /// Account administration.
@@ -101,14 +107,17 @@ pub async fn round(
     auth: &AuthUser,
     round_id: &str,
 ) -> ApiResult<RoundAccess> {
+    visible(store::participants::round_seat(db, round_id, auth.id()).await?)
+}
+
+/// The round as the seat shows it; the 404 of a missing round when the caller has no seat.
+fn visible(seat: Option<store::participants::RoundSeat>) -> ApiResult<RoundAccess> {
     let store::participants::RoundSeat {
         round,
         dialogue,
         organizer,
         membership,
-    } = store::participants::round_seat(db, round_id, auth.id())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    } = seat.ok_or(ApiError::NotFound)?;
     if !organizer && membership.is_none() {
         return Err(ApiError::NotFound);
     }
@@ -118,6 +127,59 @@ pub async fn round(
         organizer,
         membership,
     })
+}
+
+/// The signed-in caller and the round of the path's `{round_id}` as they may see it, as a
+/// handler argument: [`AuthUser`] followed by [`round`], with the same answers (401 before
+/// 404), in one read for session tokens (`store::participants::session_and_seat`).
+pub struct RoundCaller {
+    pub auth: AuthUser,
+    pub access: RoundAccess,
+}
+
+impl FromRequest for RoundCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credential = Credential::of(req);
+        let round_id = req.match_info().get("round_id").map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or(ApiError::Internal)?;
+            let credential = credential.ok_or(ApiError::Unauthorized)?;
+            // Only routes under /rounds/{round_id} take this argument.
+            let round_id = round_id.ok_or(ApiError::Internal)?;
+            let (auth, seat) = match credential {
+                Credential::ApiToken {
+                    token,
+                    method,
+                    pattern,
+                } => {
+                    let auth = api_token(&state, &token, &method, pattern.as_deref()).await?;
+                    let seat = store::participants::round_seat(&state.reader, &round_id, auth.id())
+                        .await?;
+                    (auth, seat)
+                }
+                Credential::Session(token) => {
+                    let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;
+                    let found = store::participants::session_and_seat(
+                        &state.reader,
+                        &round_id,
+                        &claims.sub,
+                        &claims.sid,
+                    )
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+                    (signed_in(&claims, found.user, found.session)?, found.seat)
+                }
+            };
+            Ok(RoundCaller {
+                auth,
+                access: visible(seat)?,
+            })
+        })
+    }
 }
 
 /// A dialogue as the caller may see it.

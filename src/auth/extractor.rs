@@ -7,8 +7,9 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 
+use crate::auth::tokens::AccessClaims;
 use crate::domain::scopes::Scope;
-use crate::entities::user;
+use crate::entities::{session, user};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store;
@@ -33,44 +34,84 @@ impl FromRequest for AuthUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        // The route's pattern is needed only for API tokens, whose scopes are checked against
-        // it; session tokens skip the lookup.
-        let route = token
-            .as_deref()
-            .filter(|t| t.starts_with(crate::routes::tokens::PREFIX))
-            .map(|_| (req.method().to_string(), req.match_pattern()));
+        let credential = Credential::of(req);
         Box::pin(async move {
             let state = state.ok_or(ApiError::Internal)?;
-            let token = token.ok_or(ApiError::Unauthorized)?;
-            if let Some((method, pattern)) = route {
-                return api_token(&state, &token, &method, pattern.as_deref()).await;
-            }
-            let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;
-            let (user, session) =
-                store::sessions::find_user_and_session(&state.reader, &claims.sub, &claims.sid)
+            match credential.ok_or(ApiError::Unauthorized)? {
+                Credential::ApiToken {
+                    token,
+                    method,
+                    pattern,
+                } => api_token(&state, &token, &method, pattern.as_deref()).await,
+                Credential::Session(token) => {
+                    let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;
+                    let (user, session) = store::sessions::find_user_and_session(
+                        &state.reader,
+                        &claims.sub,
+                        &claims.sid,
+                    )
                     .await?
                     .ok_or(ApiError::Unauthorized)?;
-            let now = chrono::Utc::now();
-            if user.disabled
-                || user.token_version != claims.ver
-                || session.revoked_at.is_some()
-                || session.expires_at <= now
-            {
-                return Err(ApiError::Unauthorized);
+                    signed_in(&claims, user, session)
+                }
             }
-            Ok(AuthUser {
-                user,
-                session_id: session.id,
-                scopes: None,
-            })
         })
     }
 }
 
+/// How a request authenticates: the bearer token, and for API tokens the route they must
+/// cover. `None` (401) without a token.
+pub(crate) enum Credential {
+    Session(String),
+    ApiToken {
+        token: String,
+        method: String,
+        pattern: Option<String>,
+    },
+}
+
+impl Credential {
+    pub(crate) fn of(req: &HttpRequest) -> Option<Self> {
+        let token = bearer(req)?;
+        // The route's pattern is needed only for API tokens, whose scopes are checked against
+        // it; session tokens skip the lookup.
+        Some(if token.starts_with(crate::routes::tokens::PREFIX) {
+            Credential::ApiToken {
+                token,
+                method: req.method().to_string(),
+                pattern: req.match_pattern(),
+            }
+        } else {
+            Credential::Session(token)
+        })
+    }
+}
+
+/// The account of a verified session token, if the account and the session are still good:
+/// the account enabled and its tokens not invalidated since, the session neither revoked nor
+/// expired.
+pub(crate) fn signed_in(
+    claims: &AccessClaims,
+    user: user::Model,
+    session: session::Model,
+) -> Result<AuthUser, ApiError> {
+    if user.disabled
+        || user.token_version != claims.ver
+        || session.revoked_at.is_some()
+        || session.expires_at <= chrono::Utc::now()
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(AuthUser {
+        user,
+        session_id: session.id,
+        scopes: None,
+    })
+}
+
 /// An API token: valid, unexpired, its owner active, and its scopes covering the route. Routes
 /// the scope table does not list (notes above all) are refused whatever the scopes.
-async fn api_token(
+pub(crate) async fn api_token(
     state: &AppState,
     token: &str,
     method: &str,

@@ -17,7 +17,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::access::{self, RoundAccess};
+use crate::access::{self, RoundAccess, RoundCaller};
 use crate::attribution;
 use crate::auth::AuthUser;
 use crate::domain::agenda::{
@@ -496,12 +496,11 @@ fn audit<'a>(
 )]
 #[post("/agenda")] // /rounds/{round_id}/agenda
 async fn create_item(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<CreateItem>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { auth, access } = caller;
     access.require(Action::EditAgenda)?;
     require_open(&access)?;
     let body = body.into_inner();
@@ -567,12 +566,8 @@ async fn create_item(
     responses((status = 200, body = AgendaView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/agenda")] // /rounds/{round_id}/agenda
-async fn list_items(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+async fn list_items(caller: RoundCaller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRound)?;
     // The list depends on the round's agenda rows (its epoch), on the two rights that shape
     // it, and on the round's time zone; the same list goes to everyone who shares all three.
@@ -855,12 +850,11 @@ async fn delete_item(
 )]
 #[post("/agenda/order")] // /rounds/{round_id}/agenda/order
 async fn reorder_items(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<OrderBody>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { auth, access } = caller;
     access.require(Action::EditAgenda)?;
     require_open(&access)?;
     let tx = db::begin_write(&state.db).await?;
@@ -1302,11 +1296,10 @@ async fn topic_history(
 )]
 #[post("/agenda/publish")] // /rounds/{round_id}/agenda/publish
 async fn publish_agenda(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { auth, access } = caller;
     access.require(Action::EditAgenda)?;
     require_open(&access)?;
     let tx = db::begin_write(&state.db).await?;
@@ -1377,12 +1370,11 @@ fn version_item(i: Item) -> VersionItem {
 )]
 #[get("/agenda/versions")] // /rounds/{round_id}/agenda/versions
 async fn list_versions(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRound)?;
     let limit = query.limit()?;
     let after = query.number_cursor()?;
@@ -1443,12 +1435,8 @@ async fn get_version(
     responses((status = 200, description = "text/calendar", content_type = "text/calendar"), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/calendar.ics")] // /rounds/{round_id}/calendar.ics
-async fn round_ics(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+async fn round_ics(caller: RoundCaller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRound)?;
     let (round, items) = calendar_entries(&state, &access).await?;
     Ok(HttpResponse::Ok()

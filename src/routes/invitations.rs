@@ -15,7 +15,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::access;
+use crate::access::{self, RoundCaller};
 use crate::auth::AuthUser;
 use crate::auth::tokens::{hash_opaque, new_opaque_token};
 use crate::domain::account::{Email, NewAccount};
@@ -249,12 +249,11 @@ fn invitation_mail(
 )]
 #[post("/invitations")] // /rounds/{round_id}/invitations
 async fn create_invitation(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<CreateInvitation>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { auth, access } = caller;
     access.require_or_hide(Action::ManageRound)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
@@ -394,12 +393,11 @@ pub struct InvitationsQuery {
 )]
 #[get("/invitations")] // /rounds/{round_id}/invitations
 async fn list_invitations(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<InvitationsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require_or_hide(Action::ManageRound)?;
     let page = PageQuery {
         limit: query.limit,

@@ -20,7 +20,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::access::{self, RoundAccess};
+use crate::access::{self, RoundAccess, RoundCaller};
 use crate::attribution;
 use crate::auth::AuthUser;
 use crate::auth::tokens::{hash_opaque, new_opaque_token};
@@ -270,16 +270,15 @@ pub async fn release_if_allowed(
 #[post("/notes")] // /rounds/{round_id}/notes
 async fn create_note(
     req: HttpRequest,
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<CreateNote>,
 ) -> ApiResult<HttpResponse> {
+    let RoundCaller { auth, access } = caller;
     if let Some(ip) = crate::ratelimit::client_ip(&req, &state.settings.http.trusted_proxies) {
         state.limits.note_ip.check(&ip.to_string())?;
     }
     state.limits.note_account.check(auth.id())?;
-    let access = access::round(&state.reader, &auth, &path).await?;
     let body = body.into_inner();
     access.require(match body.visibility {
         Visibility::Private => Action::PrivateNotes,
@@ -372,12 +371,11 @@ impl NotesQuery {
 )]
 #[get("/notes")] // /rounds/{round_id}/notes
 async fn list_released(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<NotesQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRecord)?;
     if query.round_id.is_some() {
         return Err(ApiError::invalid("round_id", "is given in the path"));
@@ -440,12 +438,8 @@ async fn my_notes(
     responses((status = 200, body = Released), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
 #[post("/notes/release")] // /rounds/{round_id}/notes/release
-async fn release_notes(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+async fn release_notes(caller: RoundCaller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ManageRound)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -737,12 +731,11 @@ async fn statement_view(
 )]
 #[put("/statement")] // /rounds/{round_id}/statement
 async fn put_statement(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<EditBody>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require(Action::DraftStatement)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -781,12 +774,8 @@ async fn put_statement(
     responses((status = 200, body = StatementView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/statement")] // /rounds/{round_id}/statement
-async fn get_statement(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+async fn get_statement(caller: RoundCaller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRecord)?;
     let view = statement_view(&state, &access)
         .await?
@@ -805,12 +794,11 @@ async fn get_statement(
 )]
 #[post("/statement/approve")] // /rounds/{round_id}/statement/approve
 async fn approve_statement(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<ApproveBody>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ApproveStatement)?;
     let side = access
         .membership
@@ -888,12 +876,11 @@ pub struct RecordQuery {
 )]
 #[get("/record")] // /rounds/{round_id}/record
 async fn get_record(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<RecordQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRecord)?;
     let markdown = match query.format.as_deref() {
         None | Some("json") => false,

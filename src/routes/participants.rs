@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::access;
+use crate::access::{self, RoundCaller};
 use crate::auth::AuthUser;
 use crate::domain::rights::{Action, Role};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -64,12 +64,11 @@ fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
 )]
 #[get("/participants")] // /rounds/{round_id}/participants
 async fn list_participants(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRound)?;
     let limit = query.limit()?;
     let after = query.cursor()?;

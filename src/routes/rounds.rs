@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::access::{self, RoundAccess};
+use crate::access::{self, RoundAccess, RoundCaller};
 use crate::auth::AuthUser;
 use crate::domain::dialogue::{self, Format};
 use crate::domain::readiness::{self, Check};
@@ -368,12 +368,8 @@ async fn list_rounds(
     responses((status = 200, body = RoundView), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("")] // /rounds/{round_id}
-async fn get_round(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+async fn get_round(caller: RoundCaller) -> ApiResult<HttpResponse> {
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRound)?;
     let role = access.role().map(|r| r.as_str().to_owned());
     Ok(HttpResponse::Ok().json(round_view(access.round, role)))
@@ -389,12 +385,11 @@ async fn get_round(
 )]
 #[patch("")] // /rounds/{round_id}
 async fn patch_round(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<PatchRound>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { auth, access } = caller;
     access.require(Action::ManageRound)?;
     if access.status().is_read_only() {
         return Err(ApiError::conflict(
@@ -526,12 +521,11 @@ pub async fn readiness_of(state: &AppState, access: &RoundAccess) -> ApiResult<R
 )]
 #[post("/status")] // /rounds/{round_id}/status
 async fn change_status(
-    auth: AuthUser,
+    caller: RoundCaller,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<StatusChange>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+    let RoundCaller { auth, access } = caller;
     access.require(Action::ManageRound)?;
     let to: RoundStatus = body
         .status
@@ -616,12 +610,8 @@ async fn change_status(
     responses((status = 200, body = Readiness), (status = 401, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/readiness")] // /rounds/{round_id}/readiness
-async fn get_readiness(
-    auth: AuthUser,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let access = access::round(&state.reader, &auth, &path).await?;
+async fn get_readiness(caller: RoundCaller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let RoundCaller { access, .. } = caller;
     access.require(Action::ReadRound)?;
     Ok(HttpResponse::Ok().json(readiness_of(&state, &access).await?))
 }

@@ -1,11 +1,12 @@
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic,
+    Iterable, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait, Set,
 };
 
-use crate::db::Fetch;
+use crate::db::{Fetch, Row};
 use crate::domain::rights::Role;
-use crate::entities::{dialogue, dialogue_organizer, participant, round, user};
+use crate::entities::{dialogue, dialogue_organizer, participant, round, session, user};
 
 use super::now;
 
@@ -193,54 +194,14 @@ pub async fn round_seat(
     round_id: &str,
     user_id: &str,
 ) -> Result<Option<RoundSeat>, DbErr> {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType};
-    use sea_orm::{Condition, QueryTrait};
-
     // The organizer seat and the membership come from outer joins on the two tables' keys, so
     // the query yields exactly one row for an existing round, and every column it reads is a
     // table column (`db::reader` types each by its entity).
     let build = || {
-        let organizer = Alias::new("o");
         let mut query = round::Entity::find_by_id(round_id.to_owned())
             .find_also_related(dialogue::Entity)
             .into_query();
-        query
-            .join_as(
-                JoinType::LeftJoin,
-                dialogue_organizer::Entity,
-                organizer.clone(),
-                Condition::all()
-                    .add(
-                        Expr::col((organizer.clone(), dialogue_organizer::Column::DialogueId))
-                            .equals((round::Entity, round::Column::DialogueId)),
-                    )
-                    .add(
-                        Expr::col((organizer.clone(), dialogue_organizer::Column::UserId))
-                            .eq(user_id),
-                    ),
-            )
-            .expr_as(
-                Expr::col((organizer, dialogue_organizer::Column::UserId)),
-                "organizer_id",
-            )
-            .join(
-                JoinType::LeftJoin,
-                participant::Entity,
-                Condition::all()
-                    .add(
-                        Expr::col((participant::Entity, participant::Column::RoundId))
-                            .equals((round::Entity, round::Column::Id)),
-                    )
-                    .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
-            );
-        for (column, alias) in [
-            (participant::Column::SideKey, "p_side_key"),
-            (participant::Column::Role, "p_role"),
-            (participant::Column::Attendance, "p_attendance"),
-            (participant::Column::JoinedAt, "p_joined_at"),
-        ] {
-            query.expr_as(Expr::col((participant::Entity, column)), alias);
-        }
+        join_seat(&mut query, user_id);
         db.backend().build(&query)
     };
     static SHAPE: crate::db::shape::Shape = crate::db::shape::Shape::new();
@@ -252,8 +213,142 @@ pub async fn round_seat(
     let Some(row) = db.fetch_one(stmt).await? else {
         return Ok(None);
     };
-    let round = row.model::<round::Entity>("A_")?;
-    let Some(dialogue) = row.model_optional::<dialogue::Entity>("B_")? else {
+    seat_from_row(&row, "A_", "B_", user_id)
+}
+
+/// A sign-in session, its account, and the account's seat in a round (`None` when the round
+/// does not exist), in one query: what a round-scoped request reads before anything else.
+pub struct SessionSeat {
+    pub user: user::Model,
+    pub session: session::Model,
+    pub seat: Option<RoundSeat>,
+}
+
+/// The session `session_id` of `user_id` with the user's seat in `round_id`; `None` when there
+/// is no such session. One read instead of the two of `sessions::find_user_and_session` and
+/// [`round_seat`]: each read on SQLite starts a transaction of its own, whose locking of the
+/// log's read marks and refilling of a page cache the writer's commits have invalidated cost
+/// more than the lookups themselves.
+pub async fn session_and_seat(
+    db: &impl Fetch,
+    round_id: &str,
+    user_id: &str,
+    session_id: &str,
+) -> Result<Option<SessionSeat>, DbErr> {
+    let build = || {
+        let mut query = session::Entity::find_by_id(session_id.to_owned())
+            .filter(session::Column::UserId.eq(user_id))
+            .find_also_related(user::Entity)
+            .into_query();
+        query
+            .join(
+                JoinType::LeftJoin,
+                round::Entity,
+                Expr::col((round::Entity, round::Column::Id)).eq(round_id),
+            )
+            .join(
+                JoinType::LeftJoin,
+                dialogue::Entity,
+                Expr::col((dialogue::Entity, dialogue::Column::Id))
+                    .equals((round::Entity, round::Column::DialogueId)),
+            );
+        select_prefixed::<round::Entity>(&mut query, "C_");
+        select_prefixed::<dialogue::Entity>(&mut query, "D_");
+        join_seat(&mut query, user_id);
+        db.backend().build(&query)
+    };
+    static SHAPE: crate::db::shape::Shape = crate::db::shape::Shape::new();
+    let stmt = SHAPE.statement(
+        db.backend(),
+        vec![
+            round_id.into(),
+            user_id.into(),
+            user_id.into(),
+            session_id.into(),
+            user_id.into(),
+        ],
+        build,
+    );
+    let Some(row) = db.fetch_one(stmt).await? else {
+        return Ok(None);
+    };
+    let session = row.model::<session::Entity>("A_")?;
+    let Some(user) = row.model_optional::<user::Entity>("B_")? else {
+        return Ok(None);
+    };
+    let seat = match row.model_optional::<round::Entity>("C_")? {
+        Some(_) => seat_from_row(&row, "C_", "D_", user_id)?,
+        None => None,
+    };
+    Ok(Some(SessionSeat {
+        user,
+        session,
+        seat,
+    }))
+}
+
+/// Every column of `E`, named with `prefix`, as `find_also_related` names its two entities'.
+fn select_prefixed<E: EntityTrait>(query: &mut SelectStatement, prefix: &str) {
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((E::default(), column)),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
+    }
+}
+
+/// Joins the user's organizer seat in the round's dialogue and membership of the round (both
+/// outer joins on the tables' keys, so the round's row stays one row) and selects their
+/// columns for [`seat_from_row`]. The query must select from or join `rounds`.
+fn join_seat(query: &mut SelectStatement, user_id: &str) {
+    let organizer = Alias::new("o");
+    query
+        .join_as(
+            JoinType::LeftJoin,
+            dialogue_organizer::Entity,
+            organizer.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((organizer.clone(), dialogue_organizer::Column::DialogueId))
+                        .equals((round::Entity, round::Column::DialogueId)),
+                )
+                .add(
+                    Expr::col((organizer.clone(), dialogue_organizer::Column::UserId)).eq(user_id),
+                ),
+        )
+        .expr_as(
+            Expr::col((organizer, dialogue_organizer::Column::UserId)),
+            "organizer_id",
+        )
+        .join(
+            JoinType::LeftJoin,
+            participant::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((participant::Entity, participant::Column::RoundId))
+                        .equals((round::Entity, round::Column::Id)),
+                )
+                .add(Expr::col((participant::Entity, participant::Column::UserId)).eq(user_id)),
+        );
+    for (column, alias) in [
+        (participant::Column::SideKey, "p_side_key"),
+        (participant::Column::Role, "p_role"),
+        (participant::Column::Attendance, "p_attendance"),
+        (participant::Column::JoinedAt, "p_joined_at"),
+    ] {
+        query.expr_as(Expr::col((participant::Entity, column)), alias);
+    }
+}
+
+/// The seat [`join_seat`] selected, with the round and dialogue under their prefixes.
+fn seat_from_row(
+    row: &Row,
+    round_prefix: &str,
+    dialogue_prefix: &str,
+    user_id: &str,
+) -> Result<Option<RoundSeat>, DbErr> {
+    let round = row.model::<round::Entity>(round_prefix)?;
+    let Some(dialogue) = row.model_optional::<dialogue::Entity>(dialogue_prefix)? else {
         return Ok(None);
     };
     let organizer = row.get::<Option<String>>("organizer_id")?.is_some();

@@ -394,3 +394,83 @@ async fn refresh_tokens_are_256_bit_and_stored_only_as_a_hash() {
     assert_ne!(rows[0].token_hash, token);
     assert!(!rows[0].token_hash.contains(token));
 }
+
+/// Round routes read the session in the same query as the caller's seat in the round: a
+/// member's token stops working there too once the member signs out, changes password or is
+/// deactivated, with the 401 of any stale token and never the round's 404 or its content.
+#[tokio::test]
+async fn round_routes_refuse_a_stale_session_before_looking_at_the_round() {
+    let app = spawn_app().await;
+    let fixture = app.round_fixture().await;
+    let admin_token = app.token(&app.admin().await).await;
+    let round = format!("/api/v1/rounds/{}", fixture.round_id);
+    let missing = format!("/api/v1/rounds/{}", uuid::Uuid::new_v4());
+    let notes = format!("{round}/notes");
+    let note = json!({"visibility": "private", "body": "my own note"});
+    let outsider = app.token(&app.user("Outsider Person").await).await;
+    assert_eq!(
+        app.get(&round, Some(&outsider)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let mut members = Vec::new();
+    for name in ["Signed Out", "Password Changer", "Deactivated Member"] {
+        let member = app.user(name).await;
+        app.join(&fixture.round_id, &member, "india", "delegate")
+            .await;
+        let pair = app.login(&member).await;
+        let access = pair["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.get(&round, Some(&access)).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.get(&missing, Some(&access)).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        // A member hears that the draft round takes no notes yet; a stale token hears less.
+        assert_eq!(
+            app.post_json(&notes, Some(&access), &note).await.status(),
+            StatusCode::CONFLICT
+        );
+        members.push((member, pair, access));
+    }
+    let [(_, out_pair, _), (changer, _, changer_access), (gone, _, _)] = &members[..] else {
+        unreachable!()
+    };
+    let res = app
+        .post_json(
+            "/api/v1/auth/logout",
+            None,
+            &json!({"refresh_token": out_pair["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .post_json(
+            "/api/v1/me/password",
+            Some(changer_access),
+            &json!({"current_password": changer.password, "new_password": "a-new-password-long-enough"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", gone.id),
+            Some(&admin_token),
+            &json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    for (_, _, access) in &members {
+        for path in [&round, &missing] {
+            let res = app.get(path, Some(access)).await;
+            assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        }
+        let res = app.post_json(&notes, Some(access), &note).await;
+        assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        assert_eq!(me_status(&app, access).await, StatusCode::UNAUTHORIZED);
+    }
+}
