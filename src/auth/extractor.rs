@@ -59,8 +59,8 @@ impl FromRequest for AuthUser {
     }
 }
 
-/// How a request authenticates: the bearer token, and for API tokens the route they must
-/// cover. `None` (401) without a token.
+/// How a request authenticates: its bearer token, and for an API token the route the token's
+/// scopes must cover.
 pub(crate) enum Credential {
     Session(String),
     ApiToken {
@@ -71,6 +71,7 @@ pub(crate) enum Credential {
 }
 
 impl Credential {
+    /// `None` without a bearer token (a 401).
     pub(crate) fn of(req: &HttpRequest) -> Option<Self> {
         let token = bearer(req)?;
         // The route's pattern is needed only for API tokens, whose scopes are checked against

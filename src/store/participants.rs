@@ -276,14 +276,10 @@ pub async fn session_and_seat(
     let Some(user) = row.model_optional::<user::Entity>("B_")? else {
         return Ok(None);
     };
-    let seat = match row.model_optional::<round::Entity>("C_")? {
-        Some(_) => seat_from_row(&row, "C_", "D_", user_id)?,
-        None => None,
-    };
     Ok(Some(SessionSeat {
+        seat: seat_from_row(&row, "C_", "D_", user_id)?,
         user,
         session,
-        seat,
     }))
 }
 
@@ -340,14 +336,17 @@ fn join_seat(query: &mut SelectStatement, user_id: &str) {
     }
 }
 
-/// The seat [`join_seat`] selected, with the round and dialogue under their prefixes.
+/// The seat [`join_seat`] selected, with the round and dialogue under their prefixes; `None`
+/// when the round's columns are NULL (an outer join to a round that does not exist).
 fn seat_from_row(
     row: &Row,
     round_prefix: &str,
     dialogue_prefix: &str,
     user_id: &str,
 ) -> Result<Option<RoundSeat>, DbErr> {
-    let round = row.model::<round::Entity>(round_prefix)?;
+    let Some(round) = row.model_optional::<round::Entity>(round_prefix)? else {
+        return Ok(None);
+    };
     let Some(dialogue) = row.model_optional::<dialogue::Entity>(dialogue_prefix)? else {
         return Ok(None);
     };
