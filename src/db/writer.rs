@@ -7,7 +7,8 @@
 //! to one thread of its own, which takes every write waiting when it becomes free and commits
 //! them in one transaction: one `BEGIN IMMEDIATE`, one log append, however many notes.
 //!
-//! Each write keeps its own outcome. It runs inside a savepoint of the shared transaction, so a
+//! Each write keeps its own outcome. A write of several statements runs inside a savepoint of
+//! the shared transaction, and a single statement is undone alone by SQLite if it fails, so a
 //! write that fails (a constraint, say) is rolled back alone and reported to its caller alone,
 //! and the others commit. If the commit fails, every write in it hears the error and none is
 //! stored.
@@ -438,25 +439,30 @@ fn commit_group(conn: &Connection, group: Vec<Job>) -> Committed {
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         return Committed::No(refused(callers(group), &e.to_string()));
     }
-    // A savepoint that cannot be released or rolled back leaves the transaction in a state
-    // nobody can vouch for: then the whole group is rolled back and every write refused.
+    // A savepoint that cannot be released or rolled back, or an error after which SQLite rolled
+    // back the whole transaction itself (a full disk, say), leaves a transaction nobody can
+    // vouch for: then the whole group is rolled back and every write refused.
     let mut sound = Ok(());
     let mut outcomes = Vec::with_capacity(group.len());
     for job in &group {
-        if let Err(e) = control(conn, "SAVEPOINT job") {
-            sound = Err(e.to_string());
-            break;
-        }
-        let outcome = run(conn, &job.statements);
-        let closed = match outcome {
-            Ok(()) => control(conn, "RELEASE job"),
-            Err(_) => control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job")),
+        let outcome = match &job.statements[..] {
+            // A statement that fails is undone alone, all of it (SQLite's statement journal):
+            // one statement needs no savepoint of its own. A new note is one.
+            [_] => Ok(run(conn, &job.statements)),
+            statements => in_savepoint(conn, statements),
         };
-        if let Err(e) = closed {
-            sound = Err(e.to_string());
-            break;
+        let outcome = match outcome {
+            Ok(outcome) if !conn.is_autocommit() => Ok(outcome),
+            Ok(_) => Err("the group's transaction was rolled back".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(why) => {
+                sound = Err(why);
+                break;
+            }
         }
-        outcomes.push(outcome);
     }
     let committed = sound.and_then(|()| control(conn, "COMMIT").map_err(|e| e.to_string()));
     if let Err(why) = committed {
@@ -466,6 +472,24 @@ fn commit_group(conn: &Connection, group: Vec<Job>) -> Committed {
         return Committed::No(refused(callers(group), &why));
     }
     Committed::Yes(callers(group).zip(outcomes).collect())
+}
+
+/// Runs `statements` inside a savepoint: all of them, or none if one fails. The outer `Err` is
+/// a savepoint that could not be opened or closed.
+fn in_savepoint(
+    conn: &Connection,
+    statements: &[Statement],
+) -> rusqlite::Result<Result<(), DbErr>> {
+    control(conn, "SAVEPOINT job")?;
+    let outcome = run(conn, statements);
+    match outcome {
+        Ok(()) => control(conn, "RELEASE job")?,
+        Err(_) => {
+            control(conn, "ROLLBACK TO job")?;
+            control(conn, "RELEASE job")?;
+        }
+    }
+    Ok(outcome)
 }
 
 /// A transaction-control statement, prepared once per connection (these run several times
@@ -548,10 +572,13 @@ mod tests {
             insert("INSERT INTO p VALUES (?)", "taken"),
         ]);
         let (c, c_out) = job(vec![insert("INSERT INTO p VALUES (?)", "c")]);
-        settle(commit_group(&conn, vec![a, b, c]));
+        // A write of one statement needs no savepoint, and fails alone as well.
+        let (d, d_out) = job(vec![insert("INSERT INTO p VALUES (?)", "a")]);
+        settle(commit_group(&conn, vec![a, b, c, d]));
         assert!(a_out.blocking_recv().unwrap().is_ok());
         assert!(b_out.blocking_recv().unwrap().is_err());
         assert!(c_out.blocking_recv().unwrap().is_ok());
+        assert!(d_out.blocking_recv().unwrap().is_err());
         assert_eq!(
             ids(&conn, "p"),
             ["a", "c", "taken"],
