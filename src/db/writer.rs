@@ -492,8 +492,8 @@ fn in_savepoint(
     Ok(outcome)
 }
 
-/// A transaction-control statement, prepared once per connection (these run several times
-/// per note).
+/// A transaction-control statement, prepared once per connection (these run at every group,
+/// and around every write of several statements).
 fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
