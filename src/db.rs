@@ -14,6 +14,7 @@
 //! depends on bound values (we keep no `sqlite_stat4` samples and use no `LIKE ?` patterns, so
 //! no better plan is lost) and cached statements are reused as they are.
 
+pub mod commits;
 pub mod reader;
 pub mod shape;
 pub mod writer;
@@ -45,8 +46,10 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if settings.uses_sqlite() {
         let busy = Duration::from_millis(settings.database.sqlite_busy_timeout_ms);
+        let vfs = commits::vfs().map_err(DbErr::Custom)?;
         options.map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
+                .vfs(vfs)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
