@@ -1,6 +1,7 @@
 //! Who may do what: the rights table of DESIGN.md §2 (`domain::rights`), applied to the
-//! caller's organizer seats and round memberships, read from the database on every request and
-//! never from a token.
+//! caller's organizer seats and round memberships, read from the database and never from a
+//! token. (A round's requests may reuse the read of an earlier one until the next commit:
+//! [`Seats`].)
 //!
 //! Visibility comes first: a caller who neither organizes the dialogue nor takes part in the
 //! round gets the 404 of a round that does not exist. A caller who can see the thing but not do
@@ -8,8 +9,12 @@
 //! 404 to them as well. Platform admins manage accounts only: they see no dialogue content
 //! unless they are members themselves.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use sea_orm::ConnectionTrait;
@@ -24,6 +29,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::settings::Settings;
 use crate::startup::AppState;
 use crate::store;
+use crate::store::participants::SessionSeat;
 
 /// Account administration.
 pub fn require_admin(auth: &AuthUser) -> ApiResult<()> {
@@ -163,15 +169,30 @@ impl FromRequest for RoundCaller {
                 }
                 Credential::Session(token) => {
                     let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;
-                    let found = store::participants::session_and_seat(
-                        &state.reader,
-                        &round_id,
-                        &claims.sub,
-                        &claims.sid,
-                    )
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
-                    (signed_in(&claims, found.user, found.session)?, found.seat)
+                    let key = Seats::key(&round_id, &claims.sub, &claims.sid);
+                    let found = match state.seats.get(&key) {
+                        Some(kept) => kept,
+                        None => {
+                            let at = state.seats.count();
+                            let found = store::participants::session_and_seat(
+                                &state.reader,
+                                &round_id,
+                                &claims.sub,
+                                &claims.sid,
+                            )
+                            .await?
+                            .map(Arc::new)
+                            .ok_or(ApiError::Unauthorized)?;
+                            state.seats.put(key, at, Arc::clone(&found));
+                            found
+                        }
+                    };
+                    let SessionSeat {
+                        user,
+                        session,
+                        seat,
+                    } = SessionSeat::clone(&found);
+                    (signed_in(&claims, user, session)?, seat)
                 }
             };
             Ok(RoundCaller {
@@ -179,6 +200,82 @@ impl FromRequest for RoundCaller {
                 access: visible(seat)?,
             })
         })
+    }
+}
+
+/// Reads of a session, its account and their seat in a round (`session_and_seat`) kept by this
+/// node, so that the requests of a round in session do not each read them again.
+///
+/// A kept read serves only while no commit has been made through the pool since it was read
+/// (`db::commits`): revoking a session, disabling an account, changing a seat or the round is
+/// seen by the very next request. A commit by another process is not counted, so a read is also
+/// kept for at most [`SEAT_TTL`]. What the read decides is judged again at every use: expiry,
+/// revocation, the token's version, visibility and rights. On PostgreSQL nothing is kept: other
+/// nodes commit to the same database unseen.
+pub struct Seats {
+    /// `None`: nothing counts this database's commits, so nothing is kept.
+    commits: Option<crate::db::commits::Count>,
+    kept: Mutex<HashMap<String, Seat>>,
+}
+
+/// A kept read: the commit count it was read under, when, and what it found.
+struct Seat {
+    commits: u64,
+    read_at: Instant,
+    found: Arc<SessionSeat>,
+}
+
+/// How long a read is kept at most: how late a change made by another process can be seen.
+pub const SEAT_TTL: Duration = Duration::from_secs(1);
+
+/// Reads kept at most: when full, the map starts again empty.
+const SEATS_KEPT: usize = 4096;
+
+impl Seats {
+    pub fn new(commits: Option<crate::db::commits::Count>) -> Self {
+        Seats {
+            commits,
+            kept: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The key of one session's seat in one round. A verified token's ids hold no newline, so
+    /// the last two parts are always the token's, and no round id can make two keys meet.
+    fn key(round_id: &str, user_id: &str, session_id: &str) -> String {
+        format!("{round_id}\n{user_id}\n{session_id}")
+    }
+
+    /// The commit count to keep a read under: taken before the read starts, so the read is at
+    /// least as new as every commit counted.
+    fn count(&self) -> u64 {
+        self.commits.map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<SessionSeat>> {
+        let commits = self.commits?.load(Ordering::Acquire);
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(key)
+            .filter(|seat| seat.commits == commits && seat.read_at.elapsed() < SEAT_TTL)
+            .map(|seat| Arc::clone(&seat.found))
+    }
+
+    fn put(&self, key: String, commits: u64, found: Arc<SessionSeat>) {
+        if self.commits.is_none() || self.count() != commits {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= SEATS_KEPT && !kept.contains_key(&key) {
+            kept.clear();
+        }
+        let read_at = Instant::now();
+        kept.insert(
+            key,
+            Seat {
+                commits,
+                read_at,
+                found,
+            },
+        );
     }
 }
 

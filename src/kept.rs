@@ -2,10 +2,11 @@
 //!
 //! The database advances a round's epochs whenever the rows behind a view change (migrations
 //! `m20261201_000008_guard_epoch` and `m20261201_000009_agenda_epoch`), and every request reads
-//! the round, epochs included, before anything else. A kept value is used only for exactly the
-//! epoch it was built at, so a change made through any node, or straight in the database,
-//! retires it at once; a value is built from reads made after the round was read, so it is
-//! never older than the epoch it is kept under.
+//! the round, epochs included, before anything else (or reuses such a read until the next
+//! commit, `access::Seats`). A kept value is used only for exactly the epoch it was built at, so
+//! a change made through any node retires it at once, and one made straight in an SQLite
+//! database by another program within `access::SEAT_TTL`; a value is built from reads made
+//! after the round was read, so it is never older than the epoch it is kept under.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -41,6 +41,8 @@ pub struct AppState {
     pub guards: crate::kept::Kept<crate::domain::guard::Guard>,
     /// Agenda lists as sent (JSON), by round and view, under the round's agenda epoch.
     pub agendas: crate::kept::Kept<actix_web::web::Bytes>,
+    /// Session-and-seat reads of round requests, kept until the next commit.
+    pub seats: crate::access::Seats,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -126,6 +128,7 @@ impl Application {
         let busy = std::time::Duration::from_millis(settings.database.sqlite_busy_timeout_ms);
         let reader = crate::db::Reader::for_pool(&db, busy);
         let writer = crate::db::Writer::for_pool(&db, busy).map_err(StartError::Database)?;
+        let seats = crate::access::Seats::new(crate::db::commits::of_pool(&db));
         let state = web::Data::new(AppState {
             reader,
             writer,
@@ -138,6 +141,7 @@ impl Application {
             // A guard is a few kilobytes; an agenda of 30 items about 15.
             guards: crate::kept::Kept::new(512),
             agendas: crate::kept::Kept::new(256),
+            seats,
             metrics: Default::default(),
         });
 

@@ -36,6 +36,11 @@
 //! the pool's writers and they behind it, and neither sees "database is locked". On
 //! PostgreSQL, which commits concurrent transactions in groups itself, `Writer` is the pool:
 //! each write is its own transaction.
+//!
+//! The thread's commits are not counted by `db::commits` (its connection opens the file through
+//! plain `unix`), so values kept until the next counted commit, such as a round request's seat
+//! (`access::Seats`), outlive them. That is right only because a note is all it stores: a write
+//! to anything else belongs on the pool.
 
 use std::cell::Cell;
 use std::fs::File;

@@ -182,6 +182,7 @@ pub async fn seats_of(db: &impl Fetch, user_id: &str) -> Result<Seats, DbErr> {
 /// What a round-scoped request needs to decide access, in one query: the round, its dialogue,
 /// whether the user organizes that dialogue, and the user's membership of the round. `None`
 /// when the round does not exist.
+#[derive(Clone)]
 pub struct RoundSeat {
     pub round: round::Model,
     pub dialogue: dialogue::Model,
@@ -218,6 +219,7 @@ pub async fn round_seat(
 
 /// A sign-in session, its account, and the account's seat in a round (`None` when the round
 /// does not exist), in one query: what a round-scoped request reads before anything else.
+#[derive(Clone)]
 pub struct SessionSeat {
     pub user: user::Model,
     pub session: session::Model,

@@ -474,3 +474,111 @@ async fn round_routes_refuse_a_stale_session_before_looking_at_the_round() {
         assert_eq!(me_status(&app, access).await, StatusCode::UNAUTHORIZED);
     }
 }
+
+/// Round requests keep the caller's session and seat between requests (`access::Seats`). Every
+/// change to what that read found is seen by the very next request when this process made it
+/// (through a route or through its pool), and within `SEAT_TTL` when another process did.
+#[tokio::test]
+async fn a_kept_seat_gives_way_at_once_to_every_change_behind_it() {
+    let app = spawn_app().await;
+    let f = app.round_fixture().await;
+    let round = format!("/api/v1/rounds/{}", f.round_id);
+    let member = app.user("Kept Member").await;
+    app.join(&f.round_id, &member, "india", "delegate").await;
+    let token = app.token(&member).await;
+    let seen = |field: &'static str| {
+        let (app, round, token) = (&app, &round, &token);
+        async move {
+            let res = app.get(round, Some(token)).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.unwrap()[field].clone()
+        }
+    };
+    // Read twice, so the second answer came from the kept read.
+    assert_eq!(seen("my_role").await, "delegate");
+    assert_eq!(seen("my_role").await, "delegate");
+
+    // The seat, changed through a route.
+    let seat = format!("{round}/participants/{}", member.id);
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &seat,
+            Some(&f.organizer_token),
+            &json!({"role": "rapporteur"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(seen("my_role").await, "rapporteur");
+
+    // The round itself.
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &round,
+            Some(&f.organizer_token),
+            &json!({"title": "Round 1, renamed"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(seen("title").await, "Round 1, renamed");
+
+    // The seat, changed through this process's pool past every route.
+    use backchannel::entities::participant;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    participant::Entity::update_many()
+        .col_expr(
+            participant::Column::Role,
+            sea_orm::sea_query::Expr::value("observer"),
+        )
+        .filter(participant::Column::UserId.eq(&member.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(seen("my_role").await, "observer");
+
+    // Removed from the round, and seated again.
+    let res = app
+        .request(Method::DELETE, &seat, Some(&f.organizer_token))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "removal: {}", res.status());
+    let res = app.get(&round, Some(&token)).await;
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    app.join(&f.round_id, &member, "india", "delegate").await;
+    assert_eq!(seen("my_role").await, "delegate");
+
+    // Disabled by another process, which this one cannot count: seen within SEAT_TTL.
+    assert_eq!(seen("my_role").await, "delegate");
+    if app.settings.uses_sqlite() {
+        let path = app
+            .db
+            .get_sqlite_connection_pool()
+            .connect_options()
+            .get_filename()
+            .to_owned();
+        let other = rusqlite::Connection::open(path).unwrap();
+        other
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        let changed = other
+            .execute("UPDATE users SET disabled = 1 WHERE id = ?1", [&member.id])
+            .unwrap();
+        assert_eq!(changed, 1);
+    } else {
+        use backchannel::entities::user;
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::Disabled,
+                sea_orm::sea_query::Expr::value(true),
+            )
+            .filter(user::Column::Id.eq(&member.id))
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(backchannel::access::SEAT_TTL + std::time::Duration::from_millis(50)).await;
+    let res = app.get(&round, Some(&token)).await;
+    assert_problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
