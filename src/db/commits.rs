@@ -81,6 +81,9 @@ struct File {
     count: Option<Count>,
 }
 
+// `unix`'s object follows ours at an 8-byte boundary (see [`inner`]).
+const _: () = assert!(std::mem::size_of::<File>().is_multiple_of(8));
+
 /// `unix`'s file object inside ours.
 ///
 /// # Safety
