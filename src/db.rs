@@ -15,6 +15,7 @@
 //! no better plan is lost) and cached statements are reused as they are.
 
 pub mod commits;
+pub mod pcache;
 pub mod reader;
 pub mod shape;
 pub mod writer;
@@ -46,6 +47,12 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if settings.uses_sqlite() {
         let busy = Duration::from_millis(settings.database.sqlite_busy_timeout_ms);
+        // Before anything starts SQLite: it takes a page cache only then.
+        if !pcache::install() {
+            tracing::debug!(
+                "SQLite was started before the page cache could be set; it keeps its own"
+            );
+        }
         let vfs = commits::vfs().map_err(DbErr::Custom)?;
         options.map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
