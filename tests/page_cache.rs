@@ -3,6 +3,24 @@
 
 use rusqlite::{Connection, params};
 
+/// Bytes of page cache `conn` holds.
+fn cache_used(conn: &Connection) -> i64 {
+    let (mut used, mut highest) = (0, 0);
+    // SAFETY: the handle is open for as long as `conn` is borrowed; the call only reads a
+    // counter into the two integers.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_status(
+            conn.handle(),
+            libsqlite3_sys::SQLITE_DBSTATUS_CACHE_USED,
+            &mut used,
+            &mut highest,
+            0,
+        )
+    };
+    assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+    i64::from(used)
+}
+
 /// A random key, as a note's id is.
 fn key() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -64,8 +82,15 @@ fn the_page_cache_skips_only_the_drops_with_nothing_to_drop() {
         pages(&conn) > size + 100,
         "the file grew in the transaction"
     );
+    let grown = cache_used(&conn);
     conn.execute_batch("ROLLBACK").unwrap();
     assert_eq!(pages(&conn), size);
+    let after = cache_used(&conn);
+    eprintln!("cache used: {grown} bytes grown, {after} after the rollback");
+    assert!(
+        after < grown / 2,
+        "the pages past the end left the cache ({grown} bytes, then {after})"
+    );
 
     // The file grows again over the same page numbers, with other rows.
     for _ in 0..100 {
@@ -87,6 +112,30 @@ fn the_page_cache_skips_only_the_drops_with_nothing_to_drop() {
             .unwrap();
         assert_eq!(&got, v);
     }
+
+    // A file that shrinks: with `auto_vacuum` the commit of a large delete moves the pages
+    // left to the front and cuts the file, and the cache must let go of the pages cut off.
+    let shrinking = Connection::open(dir.path().join("shrinking.db")).unwrap();
+    shrinking
+        .execute_batch(
+            "PRAGMA auto_vacuum = FULL;
+             PRAGMA journal_mode = WAL;
+             CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;",
+        )
+        .unwrap();
+    let rows: Vec<_> = (0..1500).map(|_| (key(), vec![4u8; 1000])).collect();
+    insert(&shrinking, &rows);
+    let full = (pages(&shrinking), cache_used(&shrinking));
+    shrinking
+        .execute("DELETE FROM t WHERE v = ?1", [vec![4u8; 1000]])
+        .unwrap();
+    let cut = (pages(&shrinking), cache_used(&shrinking));
+    eprintln!("pages and cache bytes: {full:?} full, {cut:?} after the delete");
+    assert!(cut.0 < full.0 / 10, "the file shrank");
+    assert!(
+        cut.1 < full.1 / 4,
+        "the cache let go of the pages cut off ({full:?}, then {cut:?})"
+    );
 
     // A second connection reads every row the first wrote.
     let other = Connection::open(dir.path().join("cache.db")).unwrap();
