@@ -86,7 +86,6 @@ fn the_page_cache_skips_only_the_drops_with_nothing_to_drop() {
     conn.execute_batch("ROLLBACK").unwrap();
     assert_eq!(pages(&conn), size);
     let after = cache_used(&conn);
-    eprintln!("cache used: {grown} bytes grown, {after} after the rollback");
     assert!(
         after < grown / 2,
         "the pages past the end left the cache ({grown} bytes, then {after})"
@@ -130,7 +129,6 @@ fn the_page_cache_skips_only_the_drops_with_nothing_to_drop() {
         .execute("DELETE FROM t WHERE v = ?1", [vec![4u8; 1000]])
         .unwrap();
     let cut = (pages(&shrinking), cache_used(&shrinking));
-    eprintln!("pages and cache bytes: {full:?} full, {cut:?} after the delete");
     assert!(cut.0 < full.0 / 10, "the file shrank");
     assert!(
         cut.1 < full.1 / 4,

@@ -18,7 +18,9 @@
 //! straight through.
 //!
 //! SQLite takes a page cache only before it is first initialised, so [`install`] must run
-//! before the first connection opens; later it changes nothing, and SQLite keeps its own.
+//! before the first connection opens; later it changes nothing, and SQLite keeps its own. Nor
+//! may another thread be starting SQLite meanwhile (`sqlite3_config` is not safe against
+//! that): `db::connect` calls it, and the service opens nothing before its pool.
 
 use std::ffi::{c_int, c_uint, c_void};
 use std::sync::OnceLock;
