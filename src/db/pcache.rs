@@ -32,8 +32,8 @@ use libsqlite3_sys as ffi;
 static DEFAULT: OnceLock<Methods> = OnceLock::new();
 
 struct Methods(ffi::sqlite3_pcache_methods2);
-// SAFETY: the table holds SQLite's static functions and the default cache's `pArg` (null),
-// never written after `install`.
+// SAFETY: the table holds SQLite's static functions and the default cache's `pArg`, which
+// only SQLite's own functions read; it is never written after `install`.
 unsafe impl Send for Methods {}
 unsafe impl Sync for Methods {}
 

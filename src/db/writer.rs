@@ -100,8 +100,9 @@ const CHECKPOINT_FRAMES: i32 = 4000;
 /// with a nudge every 500 frames a flush of the log took 0.4 to 0.85 ms in the bench, with one
 /// every 2,000 it took 0.3 to 0.4 ms, and a pass over more frames copies a page changed
 /// twice only once. The writer's own copy at the mark is longer for it (17 to 22% of the
-/// writer's time instead of 7 to 13%); over the bench's runs, notes posted per `/healthz`
-/// request still rose from 0.177 to 0.199 on average.
+/// writer's time instead of 7 to 13%); still, over single bench runs (most of them with the
+/// writer instrumented), notes posted per `/healthz` request averaged 0.177 with a nudge every
+/// 500 frames (8 runs) and 0.199 with one every 2,000 (6 runs).
 const COPY_FRAMES: i32 = 2000;
 /// The committing connection's page cache (SQLite's default is 2 MiB).
 const WRITER_CACHE_KIB: i64 = 16 * 1024;
