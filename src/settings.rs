@@ -71,7 +71,8 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoteSettings {
-    /// Shared notes are released only in rounds with at least this many participants.
+    /// Shared notes are released only in rounds with at least this many participants who may
+    /// write them (`store::participants::possible_authors`).
     pub min_release_group: u64,
     /// Longest note, summary or statement, in characters.
     pub body_max_chars: usize,

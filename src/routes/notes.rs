@@ -7,7 +7,8 @@
 //!   its holder read it before release, edit it until release and delete it at any time.
 //! - Chatham notes are held until their agenda item or the round is concluded, or until an
 //!   organizer releases them, and never released while the round has fewer than
-//!   `notes.min_release_group` participants. Before release only the key holder sees a note.
+//!   `notes.min_release_group` participants who could have written them (observers and
+//!   participants marked absent do not count). Before release only the key holder sees a note.
 //! - Shared text (chatham notes, summaries, statements) passes the attribution guard first.
 //! - Responses carry the date only, and `Cache-Control: no-store`.
 
@@ -250,7 +251,9 @@ pub async fn release_if_allowed(
     round_id: &str,
     item: Option<&str>,
 ) -> ApiResult<u64> {
-    if store::participants::count(db, round_id).await? < state.settings.notes.min_release_group {
+    if store::participants::possible_authors(db, round_id).await?
+        < state.settings.notes.min_release_group
+    {
         return Ok(0);
     }
     Ok(store::notes::release(db, round_id, item).await?)
@@ -430,7 +433,7 @@ async fn my_notes(
 }
 
 /// Releases the round's held chatham notes (organizers and the convenor). Refused while the
-/// round has fewer participants than the release group.
+/// round has fewer possible writers (observers and absentees not counted) than the release group.
 #[utoipa::path(
     tag = "notes",
     security(("bearer" = [])),
@@ -449,11 +452,12 @@ async fn release_notes(caller: RoundCaller, state: web::Data<AppState>) -> ApiRe
     }
     let min = state.settings.notes.min_release_group;
     let tx = db::begin_write(&state.db).await?;
-    if store::participants::count(&tx, &access.round.id).await? < min {
+    if store::participants::possible_authors(&tx, &access.round.id).await? < min {
         return Err(ApiError::Conflict {
             code: "release_group_too_small",
             detail: format!(
-                "Shared notes are released only in rounds of at least {min} participants."
+                "Shared notes are released only in rounds of at least {min} participants who \
+                 may write them; observers and participants marked absent do not count."
             ),
             extra: Some(json!({"min_release_group": min})),
         });

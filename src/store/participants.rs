@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use crate::db::{Fetch, Row};
-use crate::domain::rights::Role;
+use crate::domain::rights::{Action, Role};
 use crate::entities::{dialogue, dialogue_organizer, participant, round, session, user};
 
 use super::now;
@@ -57,9 +57,19 @@ pub async fn roles(
         .collect())
 }
 
-pub async fn count(db: &impl ConnectionTrait, round_id: &str) -> Result<u64, DbErr> {
+/// The people who could have written a shared note of the round: participants whose role may
+/// post one (observers may not) and who are not marked absent. This is the crowd a released
+/// note hides in, so it is what `notes.min_release_group` counts: three delegates and two
+/// observers are a room of three writers, not five.
+pub async fn possible_authors(db: &impl ConnectionTrait, round_id: &str) -> Result<u64, DbErr> {
+    let writers = Role::ALL
+        .into_iter()
+        .filter(|&role| crate::domain::rights::allowed(false, Some(role), Action::PostChatham))
+        .map(Role::as_str);
     participant::Entity::find()
         .filter(participant::Column::RoundId.eq(round_id))
+        .filter(participant::Column::Role.is_in(writers))
+        .filter(participant::Column::Attendance.ne("absent"))
         .count(db)
         .await
 }

@@ -205,6 +205,27 @@ async fn conclude_item(app: &TestApp, token: &str, item_id: &str) {
     }
 }
 
+/// A manual release of the session's round is refused as too small a group, and nothing is
+/// released.
+async fn assert_release_refused(app: &TestApp, s: &Session, when: &str) {
+    let res = app
+        .post_json(
+            &format!("{}/release", s.notes()),
+            Some(&s.organizer_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT, "release {when}");
+    assert_problem(res, StatusCode::CONFLICT, "release_group_too_small").await;
+    let released = chatham_note::Entity::find()
+        .filter(chatham_note::Column::RoundId.eq(s.round_id.as_str()))
+        .filter(chatham_note::Column::Released.eq(true))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(released, 0, "notes were released {when}");
+}
+
 async fn release(app: &TestApp, s: &Session) -> Value {
     let res = app
         .post_json(
@@ -1314,9 +1335,28 @@ async fn checks_19_notes_are_never_released_in_a_round_smaller_than_the_release_
         .unwrap();
     assert!(!record.to_string().contains("Flood warnings"), "{record}");
 
-    // A fourth participant joins: now a manual release works.
+    // Observers cannot write shared notes, so they do not widen the crowd a note hides in:
+    // three delegates and two observers are still three possible writers.
+    for name in ["First Observer", "Second Observer"] {
+        let observer = app.user(name).await;
+        app.join(&s.round_id, &observer, "india", "observer").await;
+    }
+    assert_release_refused(&app, &s, "with two observers").await;
+
+    // A fourth delegate marked absent is presumed not to have written anything either.
     let fourth = app.user("Fourth Member").await;
     app.join(&s.round_id, &fourth, "pakistan", "delegate").await;
+    let membership = format!("/api/v1/rounds/{}/participants/{}", s.round_id, fourth.id);
+    let absent = json!({"attendance": "absent"});
+    let attended = json!({"attendance": "attended"});
+    let attendance =
+        |body| app.send_json(Method::PATCH, &membership, Some(&s.organizer_token), body);
+    assert_eq!(attendance(&absent).await.status(), StatusCode::OK);
+    assert_release_refused(&app, &s, "with the fourth delegate absent").await;
+
+    // Once the fourth delegate attends, the round has four possible writers and a manual
+    // release works.
+    assert_eq!(attendance(&attended).await.status(), StatusCode::OK);
     assert_eq!(release(&app, &s).await["released"], 2);
     let mut listed = listed_ids(&app, &reader.token, &s.notes()).await;
     listed.sort();
