@@ -642,7 +642,8 @@ async fn audit(
     for e in entries {
         items.push(audit_view(&state, e, &mut names).await?);
     }
-    Ok(HttpResponse::Ok().json(Page::new(items, limit, |e| e.id.clone())))
+    // Entries name the people who acted: roster data (DESIGN.md §4.8).
+    Ok(super::no_store(HttpResponse::Ok()).json(Page::new(items, limit, |e| e.id.clone())))
 }
 
 async fn audit_view(

@@ -15,6 +15,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::no_store;
 use crate::access::{self, RoundCaller};
 use crate::auth::AuthUser;
 use crate::auth::tokens::{hash_opaque, new_opaque_token};
@@ -171,11 +172,6 @@ fn invalid_token() -> ApiError {
                 .into(),
         extra: None,
     }
-}
-
-fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    builder.insert_header(("cache-control", "no-store"));
-    builder
 }
 
 fn expiry_days(value: Option<i64>, default: i64) -> ApiResult<i64> {

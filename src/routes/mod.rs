@@ -28,6 +28,13 @@ use utoipa_actix_web::{AppExt, scope};
 
 use crate::error::{ApiError, FieldError, Problem};
 
+/// Marks a response not to be kept by any cache: for notes, rosters, audit entries and secrets
+/// (DESIGN.md §4.7).
+pub fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder.insert_header((header::CACHE_CONTROL, "no-store"));
+    builder
+}
+
 /// Routes under `/api/v1`. Routes that share a first segment and its parameter are served
 /// from one scope, so a request is matched against the few routes of its scope rather than
 /// against every route in turn (path matching had been a seventh of a note post's time).

@@ -21,6 +21,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::no_store;
 use crate::access::{self, RoundAccess, RoundCaller};
 use crate::attribution;
 use crate::auth::AuthUser;
@@ -154,11 +155,6 @@ pub struct StatementView {
     /// Sides whose approval adoption needs.
     pub required_sides: Vec<String>,
     pub updated_on: NaiveDate,
-}
-
-fn no_store(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    b.insert_header((header::CACHE_CONTROL, "no-store"));
-    b
 }
 
 fn open(state: &AppState, key_id: &str, sealed: &str, aad: &str) -> ApiResult<String> {
@@ -804,6 +800,12 @@ async fn approve_statement(
 ) -> ApiResult<HttpResponse> {
     let RoundCaller { access, .. } = caller;
     access.require(Action::ApproveStatement)?;
+    if access.status().is_read_only() {
+        return Err(ApiError::conflict(
+            "round_read_only",
+            "An archived or cancelled round cannot change.",
+        ));
+    }
     let side = access
         .membership
         .as_ref()

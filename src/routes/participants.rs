@@ -8,6 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::no_store;
 use crate::access::{self, RoundCaller};
 use crate::auth::AuthUser;
 use crate::domain::rights::{Action, Role};
@@ -48,11 +49,6 @@ pub struct PatchParticipant {
     pub side: Option<String>,
     #[schema(pattern = "^(expected|confirmed|attended|absent)$")]
     pub attendance: Option<String>,
-}
-
-fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    builder.insert_header(("cache-control", "no-store"));
-    builder
 }
 
 /// The round's participants (members and organizers).

@@ -197,6 +197,115 @@ async fn the_statement_is_adopted_when_a_co_chair_of_every_side_approves_the_cur
     );
 }
 
+/// A summary passes the attribution guard as a note does: a surname is refused with its span
+/// and nothing is stored; on request it is redacted, and what is stored is the redacted text.
+#[tokio::test]
+async fn a_summary_naming_a_participant_is_refused_or_stored_redacted() {
+    let app = spawn_app().await;
+    let s = session(&app).await;
+    let path = format!("/api/v1/agenda/{}/summary", s.item_id);
+    let body = "Khokhar stressed that trade through Wagah could resume.";
+    let res = app
+        .send_json(
+            reqwest::Method::PUT,
+            &path,
+            Some(&s.rapporteur),
+            &json!({ "body": body }),
+        )
+        .await;
+    let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "attribution_risk").await;
+    let spans = problem["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 1, "{problem}");
+    assert_eq!(
+        (&spans[0]["start"], &spans[0]["end"]),
+        (&json!(0), &json!(7)),
+        "{problem}"
+    );
+    assert_eq!(spans[0]["kind"], "participant", "{problem}");
+    // The refusal points at the words; it does not repeat them, or the name they matched.
+    assert!(!problem.to_string().contains("Khokhar"), "{problem}");
+    assert!(!problem.to_string().contains("Riaz"), "{problem}");
+    let res = app.get(&path, Some(&s.delegate)).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "a refused summary is not stored"
+    );
+
+    let res = app
+        .send_json(
+            reqwest::Method::PUT,
+            &path,
+            Some(&s.rapporteur),
+            &json!({ "body": body, "redact": true }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let expected = "[a participant] stressed that trade through Wagah could resume.";
+    assert_eq!(res.json::<Value>().await.unwrap()["body"], expected);
+    let res = app.get(&path, Some(&s.delegate)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get("cache-control").unwrap(),
+        "no-store",
+        "a summary is not cached"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap()["body"], expected);
+}
+
+/// Once the round is archived its statement no longer changes: neither an edit nor an
+/// approval is taken, and the statement stays as it was.
+#[tokio::test]
+async fn an_archived_round_takes_no_approval_of_its_statement() {
+    let app = spawn_app().await;
+    let s = session(&app).await;
+    let path = format!("/api/v1/rounds/{}/statement", s.round_id);
+    let res = app
+        .send_json(
+            reqwest::Method::PUT,
+            &path,
+            Some(&s.rapporteur),
+            &json!({"body": "Both sides agree to meet again within six months."}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for to in ["concluded", "archived"] {
+        let res = app
+            .post_json(
+                &format!("/api/v1/rounds/{}/status", s.round_id),
+                Some(&s.organizer_token),
+                &json!({"status": to, "force": true}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{to}");
+    }
+    for chair in [&s.chair_india, &s.chair_pakistan] {
+        let res = app
+            .post_json(
+                &format!("{path}/approve"),
+                Some(chair),
+                &json!({"version": 1}),
+            )
+            .await;
+        assert_problem(res, StatusCode::CONFLICT, "round_read_only").await;
+    }
+    let res = app
+        .send_json(
+            reqwest::Method::PUT,
+            &path,
+            Some(&s.rapporteur),
+            &json!({"body": "Rewritten after the round."}),
+        )
+        .await;
+    assert_problem(res, StatusCode::CONFLICT, "round_read_only").await;
+    let res = app.get(&path, Some(&s.delegate)).await;
+    assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+    let statement: Value = res.json().await.unwrap();
+    assert_eq!(statement["version"], 1);
+    assert_eq!(statement["approved_sides"], json!([]));
+    assert_eq!(statement["adopted"], false);
+}
+
 #[tokio::test]
 async fn the_record_carries_content_only_and_refuses_to_export_a_newly_attributable_text() {
     let app = spawn_app().await;

@@ -421,15 +421,15 @@ async fn a_removal_or_role_change_applies_to_the_participants_very_next_request(
         .unwrap();
     assert_eq!(me["memberships"], json!([]));
 
-    let audit: Value = app
+    let res = app
         .get(
             &format!("/api/v1/dialogues/{}/audit", f.dialogue_id),
             Some(&f.organizer_token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
+    // Entries name the people who acted: they are not to be cached.
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let audit: Value = res.json().await.unwrap();
     let actions: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()
