@@ -71,6 +71,8 @@ enum KeysCommand {
         #[arg(long)]
         retire: bool,
     },
+    /// Print a new key ring entry (`<key id>:<base64 key>`) for `storage.notes_key`.
+    New,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +125,12 @@ pub async fn run() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rotate { resume, retire },
         } => rotate_keys(settings, resume, retire).await,
+        Command::Keys {
+            command: KeysCommand::New,
+        } => {
+            println!("{}", crate::storage::new_ring_line().expose_secret());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +143,9 @@ pub async fn run() -> ExitCode {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     let host = settings.http.host.clone();
+    crate::storage::prepare_data_dir(&settings.storage.data_dir).map_err(|e| e.to_string())?;
+    // Held until the process ends: `keys rotate` refuses to run beside it.
+    let _lock = crate::storage::ServiceLock::serving(&settings.storage.data_dir)?;
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
@@ -219,7 +230,17 @@ async fn export_round(settings: Settings, round_id: String, format: String) -> R
         .await
         .map_err(|e| match e {
             ApiError::NotFound => format!("no round {round_id}"),
-            ApiError::Conflict { detail, .. } => detail,
+            ApiError::Conflict { detail, extra, .. } => {
+                let parts = extra
+                    .as_ref()
+                    .and_then(|e| e["parts"].as_array())
+                    .map(|parts| {
+                        let parts: Vec<&str> = parts.iter().filter_map(|p| p.as_str()).collect();
+                        format!(" Where: {}.", parts.join(", "))
+                    })
+                    .unwrap_or_default();
+                format!("{detail}{parts}")
+            }
             other => other.to_string(),
         })?;
     if format == "json" {

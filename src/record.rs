@@ -163,31 +163,52 @@ pub async fn build(
         statement,
     };
     let ctx = crate::attribution::context(db, round_id, &dialogue.id).await?;
-    if record
+    let mut risky: Vec<String> = record
         .texts()
-        .any(|t| !crate::attribution::spans(&ctx, t).is_empty())
-    {
-        return Err(ApiError::conflict(
-            "attribution_risk",
-            "Part of the record could identify a participant under the round's current roster; it is not exported. The text's holders can edit or delete it.",
-        ));
+        .filter(|(_, t)| !crate::attribution::spans(&ctx, t).is_empty())
+        .map(|(part, _)| part)
+        .collect();
+    if !risky.is_empty() {
+        risky.dedup();
+        return Err(ApiError::Conflict {
+            code: "attribution_risk",
+            detail: "Part of the record could identify a participant under the round's current roster; it is not exported. Whoever holds the text can edit or delete it: the edit key's holder for a note, the organizers for a title.".into(),
+            // Where, never what: the parts name no note and repeat no word of the text.
+            extra: Some(serde_json::json!({ "parts": risky })),
+        });
     }
     Ok(record)
 }
 
 impl Record {
-    /// Every piece of free text in the record.
-    fn texts(&self) -> impl Iterator<Item = &str> {
+    /// Every piece of text in the record that is not a date or a status, with the part of the
+    /// record it is in ("round", "agenda item 2", "general notes", "statement"): the titles
+    /// and topics organizers wrote as well as the notes, summaries, outcomes and the
+    /// statement. An agenda item titled after a person would attribute the notes under it.
+    fn texts(&self) -> impl Iterator<Item = (String, &str)> {
+        let round = [Some(&self.dialogue), Some(&self.round.title)]
+            .into_iter()
+            .chain([self.round.city.as_ref(), self.round.country.as_ref()])
+            .flatten()
+            .map(|t| ("round".to_owned(), t.as_str()));
         let items = self.agenda.iter().flat_map(|i| {
-            i.outcome
-                .iter()
-                .chain(i.summary.iter())
-                .chain(i.notes.iter())
-                .map(String::as_str)
+            let part = format!("agenda item {}", i.position);
+            std::iter::once(&i.title)
+                .chain(&i.topics)
+                .chain(&i.outcome)
+                .chain(&i.summary)
+                .chain(&i.notes)
+                .map(move |t| (part.clone(), t.as_str()))
         });
-        items
-            .chain(self.general_notes.iter().map(String::as_str))
-            .chain(self.statement.iter().map(|s| s.body.as_str()))
+        let general = self
+            .general_notes
+            .iter()
+            .map(|t| ("general notes".to_owned(), t.as_str()));
+        let statement = self
+            .statement
+            .iter()
+            .map(|s| ("statement".to_owned(), s.body.as_str()));
+        round.chain(items).chain(general).chain(statement)
     }
 
     pub fn to_markdown(&self) -> String {

@@ -6,7 +6,12 @@
 //! restored from a backup may need them) unless `--retire` is given and no row uses them any
 //! more.
 //!
+//! When the ring comes from `storage.notes_key` instead, the ring is the operator's to change:
+//! they put a new key first in the setting (`keys new` prints one) and run `--resume`, and
+//! remove keys no row uses themselves (`--retire` names them).
+//!
 //! Run it with the service stopped: a running server keeps sealing with the key it started with.
+//! It refuses to start while a server holds the data directory's `service.lock`.
 
 use std::fs;
 use std::io::Write;
@@ -45,6 +50,15 @@ pub async fn rotate(
     resume: bool,
     retire: bool,
 ) -> Result<Report, String> {
+    let _lock = storage::ServiceLock::rotating(&settings.storage.data_dir)?;
+    let configured = settings.notes_key_configured();
+    if configured && !resume {
+        return Err(
+            "the key ring comes from storage.notes_key: put a new key first in it \
+                    (`backchannel keys new` prints one), then run `keys rotate --resume`"
+                .into(),
+        );
+    }
     let path = settings.storage.data_dir.join("notes.key");
     if !resume {
         let current =
@@ -71,6 +85,23 @@ pub async fn rotate(
             } else {
                 retired += 1;
             }
+        }
+        if configured {
+            let unused: Vec<&str> = keys
+                .notes
+                .iter()
+                .map(|(kid, _)| kid.as_str())
+                .filter(|kid| !kept.iter().any(|(k, _)| k == kid))
+                .collect();
+            return Err(format!(
+                "{resealed} rows re-sealed under {current}; the key ring comes from \
+                 storage.notes_key, so remove the keys no row uses from it yourself: {}",
+                if unused.is_empty() {
+                    "none".to_owned()
+                } else {
+                    unused.join(", ")
+                }
+            ));
         }
         let text = kept
             .iter()

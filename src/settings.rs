@@ -144,6 +144,10 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub data_dir: PathBuf,
+    /// The key ring that seals note, summary, statement and outcome texts, current key first:
+    /// entries `<key id>:<base64 key>` separated by commas or line breaks. Empty: generated
+    /// once into `<data_dir>/notes.key`.
+    pub notes_key: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,6 +256,11 @@ impl Settings {
         })?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Whether the notes' key ring comes from `storage.notes_key` rather than the key file.
+    pub fn notes_key_configured(&self) -> bool {
+        !self.storage.notes_key.expose_secret().trim().is_empty()
     }
 
     /// Refuses values that would make the service unsafe or unable to run.

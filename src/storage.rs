@@ -73,34 +73,103 @@ impl Keys {
         };
         let signing = SecretSlice::from(signing.expose_secret().as_bytes().to_vec());
 
-        let ring = read_or_create(&dir.join("notes.key"), "storage.data_dir", || {
-            format!("{}:{}", random_hex(4), random_b64(32).expose_secret()).into()
-        })?;
-        let mut notes = Vec::new();
-        for line in ring
-            .expose_secret()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
-            let bad = || SettingsError {
-                key: "storage.data_dir".into(),
-                message: "notes.key is malformed (expected lines of <key id>:<base64 key>)".into(),
-            };
-            let (kid, key) = line.trim().split_once(':').ok_or_else(bad)?;
-            let key = b64_decode(key).ok_or_else(bad)?;
-            if key.len() != 32 || kid.is_empty() {
-                return Err(bad());
-            }
-            notes.push((kid.to_owned(), SecretSlice::from(key)));
-        }
-        if notes.is_empty() {
-            return Err(SettingsError {
-                key: "storage.data_dir".into(),
-                message: "notes.key holds no key".into(),
-            });
-        }
+        let notes = if settings.notes_key_configured() {
+            parse_ring(
+                settings.storage.notes_key.expose_secret(),
+                "storage.notes_key",
+                "storage.notes_key",
+            )?
+        } else {
+            let ring = read_or_create(&dir.join("notes.key"), "storage.data_dir", new_ring_line)?;
+            parse_ring(ring.expose_secret(), "storage.data_dir", "notes.key")?
+        };
         Ok(Self { signing, notes })
     }
+}
+
+/// A fresh entry for a key ring: `<key id>:<base64 key>`, a random 4-byte id and 32-byte key.
+pub fn new_ring_line() -> SecretString {
+    format!("{}:{}", random_hex(4), random_b64(32).expose_secret()).into()
+}
+
+/// A key ring, current key first: entries `<key id>:<base64 key>` separated by line breaks,
+/// commas or spaces (one line fits an environment variable). `key` names the setting an error
+/// concerns, `what` the ring in its message; neither message repeats a key.
+fn parse_ring(
+    text: &str,
+    key: &str,
+    what: &str,
+) -> Result<Vec<(String, SecretSlice<u8>)>, SettingsError> {
+    let bad = || SettingsError {
+        key: key.into(),
+        message: format!("{what} is malformed (expected entries of <key id>:<base64 key>)"),
+    };
+    let mut notes: Vec<(String, SecretSlice<u8>)> = Vec::new();
+    for entry in text
+        .split([',', ' ', '\n', '\r', '\t'])
+        .filter(|e| !e.is_empty())
+    {
+        let (kid, key) = entry.split_once(':').ok_or_else(bad)?;
+        let key = b64_decode(key).ok_or_else(bad)?;
+        if key.len() != 32 || kid.is_empty() || notes.iter().any(|(k, _)| k == kid) {
+            return Err(bad());
+        }
+        notes.push((kid.to_owned(), SecretSlice::from(key)));
+    }
+    if notes.is_empty() {
+        return Err(SettingsError {
+            key: key.into(),
+            message: format!("{what} holds no key"),
+        });
+    }
+    Ok(notes)
+}
+
+/// `<data_dir>/service.lock`, which every serving process holds shared for as long as it runs
+/// and `keys rotate` holds exclusive: a rotation refuses to start beside a server on the same
+/// data directory (that server would go on sealing under the key it started with), and a
+/// server refuses to start during a rotation. Released when dropped or when the process ends,
+/// however it ends. Nodes on other hosts share no data directory: stop them all by hand.
+pub struct ServiceLock(#[allow(dead_code)] fs::File);
+
+impl ServiceLock {
+    /// The lock a server holds while it runs.
+    pub fn serving(dir: &Path) -> Result<Self, String> {
+        let file = lock_file(dir)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Self(file)),
+            Err(fs::TryLockError::WouldBlock) => Err(format!(
+                "a key rotation is running on {}; start the service once it has finished",
+                dir.display()
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", dir.display())),
+        }
+    }
+
+    /// The lock `keys rotate` holds: taken only while no server runs on `dir`.
+    pub fn rotating(dir: &Path) -> Result<Self, String> {
+        let file = lock_file(dir)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self(file)),
+            Err(fs::TryLockError::WouldBlock) => Err(format!(
+                "the service is running on {} (or another rotation is); stop it first: a running \
+                 server keeps sealing with the key it started with",
+                dir.display()
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", dir.display())),
+        }
+    }
+}
+
+fn lock_file(dir: &Path) -> Result<fs::File, String> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join("service.lock"))
+        .map_err(|e| format!("opening {}/service.lock: {}", dir.display(), e.kind()))
 }
 
 fn read_or_create(
@@ -171,6 +240,52 @@ pub fn restrict_files(dir: &Path) {
             if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
                 let _ = fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kid: &str, byte: u8) -> String {
+        use base64::Engine;
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([byte; 32]);
+        format!("{kid}:{key}")
+    }
+
+    /// A ring reads the same from the key file's lines and from one comma-separated setting,
+    /// current key first.
+    #[test]
+    fn a_ring_parses_from_lines_or_commas_current_key_first() {
+        let (a, b) = (entry("aa11", 1), entry("bb22", 2));
+        for text in [
+            format!("{a}\n{b}\n"),
+            format!("{a},{b}"),
+            format!(" {a}, {b} "),
+        ] {
+            let ring = parse_ring(&text, "storage.notes_key", "storage.notes_key").unwrap();
+            let ids: Vec<&str> = ring.iter().map(|(kid, _)| kid.as_str()).collect();
+            assert_eq!(ids, ["aa11", "bb22"], "{text:?}");
+            assert_eq!(ring[1].1.expose_secret(), &[2u8; 32]);
+        }
+    }
+
+    /// A malformed ring is refused with the setting's name, and the message repeats no key.
+    #[test]
+    fn a_malformed_ring_is_refused_without_repeating_a_key() {
+        let good = entry("aa11", 7);
+        let secret = good.split_once(':').unwrap().1.to_owned();
+        for text in [
+            secret.clone(),
+            format!("{good},{good}"),
+            format!("aa11:{}", &secret[..20]),
+            format!(":{secret}"),
+            " , ".to_owned(),
+        ] {
+            let err = parse_ring(&text, "storage.notes_key", "storage.notes_key").unwrap_err();
+            assert_eq!(err.key, "storage.notes_key");
+            assert!(!err.message.contains(&secret[..20]), "{}", err.message);
         }
     }
 }

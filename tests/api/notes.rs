@@ -2164,7 +2164,7 @@ async fn checks_33_fifty_concurrent_writers_of_twenty_notes_each_lose_nothing_an
 // The real binary: CHECKS 34, 38 and 40
 
 /// The server as a child process; killed if the test fails midway.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
 }
@@ -2172,7 +2172,7 @@ struct Server {
 impl Server {
     /// Starts the binary on a fresh port, logging (JSON, at `level`) into `log`, and waits
     /// until it is ready.
-    async fn start(data_dir: &Path, db_url: &str, level: &str, log: &Path) -> Server {
+    pub(crate) async fn start(data_dir: &Path, db_url: &str, level: &str, log: &Path) -> Server {
         let port = free_port();
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -2223,7 +2223,7 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn signal(&mut self, signal: i32) -> std::process::ExitStatus {
+    pub(crate) fn signal(&mut self, signal: i32) -> std::process::ExitStatus {
         // SAFETY: kill(2) on the pid of our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, signal);

@@ -306,6 +306,61 @@ async fn an_archived_round_takes_no_approval_of_its_statement() {
     assert_eq!(statement["adopted"], false);
 }
 
+/// The final guard pass covers what organizers wrote too: an agenda item titled after a
+/// participant would attribute every note under it, so the export is refused until the title
+/// is changed and the agenda published again.
+#[tokio::test]
+async fn an_agenda_title_naming_a_participant_fails_the_export_until_it_is_changed() {
+    let app = spawn_app().await;
+    let s = session(&app).await;
+    let agenda = format!("/api/v1/rounds/{}/agenda", s.round_id);
+    let res = app
+        .post_json(
+            &agenda,
+            Some(&s.organizer_token),
+            &json!({"title": "Briefing by Happymon Jacob", "topics": ["water"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let briefing = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let publish = format!("{agenda}/publish");
+    let res = app
+        .post_json(&publish, Some(&s.organizer_token), &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "publish");
+    let record = format!("/api/v1/rounds/{}/record", s.round_id);
+    for query in ["", "?format=markdown"] {
+        let res = app
+            .get(&format!("{record}{query}"), Some(&s.delegate))
+            .await;
+        let problem = assert_problem(res, StatusCode::CONFLICT, "attribution_risk").await;
+        assert_eq!(problem["parts"], json!(["agenda item 2"]), "{problem}");
+        assert!(!problem.to_string().contains("Jacob"), "{problem}");
+    }
+
+    let res = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/agenda/{briefing}"),
+            Some(&s.organizer_token),
+            &json!({"title": "Briefing on water"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "retitle");
+    let res = app
+        .post_json(&publish, Some(&s.organizer_token), &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "publish again");
+    let res = app.get(&record, Some(&s.delegate)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Briefing on water"), "{text}");
+    assert!(!text.contains("Jacob"), "{text}");
+}
+
 #[tokio::test]
 async fn the_record_carries_content_only_and_refuses_to_export_a_newly_attributable_text() {
     let app = spawn_app().await;
@@ -459,7 +514,13 @@ async fn the_record_carries_content_only_and_refuses_to_export_a_newly_attributa
             Some(&s.delegate),
         )
         .await;
-    assert_problem(res, StatusCode::CONFLICT, "attribution_risk").await;
+    let problem = assert_problem(res, StatusCode::CONFLICT, "attribution_risk").await;
+    // It says where, and repeats no word of the text.
+    assert_eq!(problem["parts"], json!(["agenda item 1"]), "{problem}");
+    assert!(
+        !problem.to_string().to_lowercase().contains("third"),
+        "{problem}"
+    );
     // The notes list reads them through today's roster too.
     let listed = app
         .get(&notes, Some(&s.delegate))
@@ -475,6 +536,11 @@ async fn the_record_carries_content_only_and_refuses_to_export_a_newly_attributa
 }
 
 fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
+    cli_with(app, &[], args)
+}
+
+/// The binary run with `app`'s data directory and database, and `env` besides.
+fn cli_with(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
     use secrecy::ExposeSecret;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_backchannel"))
         .env_clear()
@@ -489,6 +555,7 @@ fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
             "BACKCHANNEL_DATABASE__URL",
             app.settings.database.url.expose_secret(),
         )
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .unwrap();
@@ -498,10 +565,34 @@ fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
     )
 }
 
-#[tokio::test]
-async fn the_cli_exports_a_record_and_rotates_keys_resumably() {
+/// The key ids of (a chatham note, a private note, an agenda item's outcome).
+async fn sealed_under(app: &TestApp, (chatham, private, item): (&str, &str, &str)) -> [String; 3] {
     use backchannel::entities::{agenda_item, chatham_note, private_note};
     use sea_orm::EntityTrait;
+    let chatham = chatham_note::Entity::find_by_id(chatham.to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let private = private_note::Entity::find_by_id(private.to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let item = agenda_item::Entity::find_by_id(item.to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    [
+        chatham.key_id,
+        private.key_id,
+        item.outcome_key_id.expect("an outcome"),
+    ]
+}
+
+#[tokio::test]
+async fn the_cli_exports_a_record_and_rotates_keys_resumably() {
     let app = spawn_app().await;
     let s = session(&app).await;
     let notes = format!("/api/v1/rounds/{}/notes", s.round_id);
@@ -556,66 +647,59 @@ async fn the_cli_exports_a_record_and_rotates_keys_resumably() {
     );
     assert!(!ok && out.contains("no round"), "{out}");
 
-    let old_kid = chatham_note::Entity::find_by_id(created["id"].as_str().unwrap().to_owned())
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .key_id;
+    let rows = (
+        created["id"].as_str().unwrap(),
+        private["id"].as_str().unwrap(),
+        s.item_id.as_str(),
+    );
+    let [old_kid, ..] = sealed_under(&app, rows).await;
     let (ok, out) = cli(&app, &["keys", "rotate"]);
     assert!(ok, "{out}");
-    let new_kid = chatham_note::Entity::find_by_id(created["id"].as_str().unwrap().to_owned())
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .key_id;
+    let [new_kid, private_kid, outcome_kid] = sealed_under(&app, rows).await;
     assert_ne!(new_kid, old_kid);
     assert!(out.contains(&format!("current key {new_kid}")), "{out}");
-    let p = private_note::Entity::find_by_id(private["id"].as_str().unwrap().to_owned())
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(p.key_id, new_kid);
-    let item = agenda_item::Entity::find_by_id(s.item_id.clone())
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(item.outcome_key_id.as_deref(), Some(new_kid.as_str()));
+    assert_eq!([&private_kid, &outcome_kid], [&new_kid, &new_kid]);
     // Resuming finds nothing left; retiring drops the old key, which no row uses any more.
     let (ok, out) = cli(&app, &["keys", "rotate", "--resume", "--retire"]);
     assert!(
         ok && out.contains("0 rows re-sealed, 1 old keys retired"),
         "{out}"
     );
-    let ring = std::fs::read_to_string(app.settings.storage.data_dir.join("notes.key")).unwrap();
+    let ring_file = app.settings.storage.data_dir.join("notes.key");
+    let ring = std::fs::read_to_string(&ring_file).unwrap();
     assert!(
         ring.starts_with(&new_kid) && !ring.contains(&old_kid),
         "{ring}"
     );
 
-    // A restarted server reads everything under the new key.
-    let (data_dir, url) = (
-        app.settings.storage.data_dir.clone(),
-        app.settings.database.url.clone(),
+    // A rotation interrupted right after it put its new key first in the ring has re-sealed
+    // nothing yet: `--resume` re-seals every row under that key, the private note, the shared
+    // note and the outcome among them.
+    let (ok, entry) = cli(&app, &["keys", "new"]);
+    assert!(ok, "{entry}");
+    let entry = entry.trim().to_owned();
+    let (newest_kid, _) = entry.split_once(':').expect("<key id>:<key>");
+    std::fs::write(&ring_file, format!("{entry}\n{ring}")).unwrap();
+    let (ok, out) = cli(&app, &["keys", "rotate", "--resume"]);
+    assert!(
+        ok && out.contains(&format!("current key {newest_kid}")),
+        "{out}"
     );
-    let restarted = crate::helpers::spawn_app_with(move |st| {
-        st.storage.data_dir = data_dir;
-        st.database.url = url;
-    })
-    .await;
-    let mine: Value = restarted
-        .get(
-            &format!("/api/v1/notes/{}", private["id"].as_str().unwrap()),
-            Some(&s.delegate),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(mine["body"], "Ask about the Tulbul project.");
+    let resealed: u64 = out
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(resealed >= 3, "{out}");
+    assert_eq!(sealed_under(&app, rows).await, [newest_kid; 3]);
+    let (ok, out) = cli(&app, &["keys", "rotate", "--resume"]);
+    assert!(ok && out.contains("0 rows re-sealed"), "{out}");
+
+    // A restarted server reads everything under the new key.
+    let restarted = restart(&app, None).await;
+    let mine = note_body(&restarted, private["id"].as_str().unwrap(), &s.delegate).await;
+    assert_eq!(mine, "Ask about the Tulbul project.");
     let record: Value = restarted
         .get(
             &format!("/api/v1/rounds/{}/record", s.round_id),
@@ -626,4 +710,126 @@ async fn the_cli_exports_a_record_and_rotates_keys_resumably() {
         .await
         .unwrap();
     assert_eq!(record["agenda"][0]["outcome"], "Experts to meet.");
+}
+
+/// With `storage.notes_key` set, the ring comes from settings: no key file is made, rows are
+/// sealed under the configured key, and rotation works by changing the setting and resuming.
+#[tokio::test]
+async fn a_key_ring_from_settings_seals_and_rotates_without_a_key_file() {
+    use backchannel::entities::private_note;
+    use sea_orm::EntityTrait;
+    let first = "c0ffee01:".to_owned() + &"A".repeat(43);
+    let configured = first.clone();
+    let app = crate::helpers::spawn_app_with(move |st| {
+        st.storage.notes_key = configured.into();
+    })
+    .await;
+    let s = session(&app).await;
+    let note: Value = app
+        .post_json(
+            &format!("/api/v1/rounds/{}/notes", s.round_id),
+            Some(&s.delegate),
+            &json!({"visibility": "private", "body": "Ask about the Tulbul project."}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = private_note::Entity::find_by_id(note["id"].as_str().unwrap().to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.key_id, "c0ffee01");
+    assert!(
+        !app.settings.storage.data_dir.join("notes.key").exists(),
+        "no key file beside a configured ring"
+    );
+
+    // The ring is the operator's: a rotation that would add a key is refused and says how.
+    let env = [("BACKCHANNEL_STORAGE__NOTES_KEY", first.as_str())];
+    let (ok, out) = cli_with(&app, &env, &["keys", "rotate"]);
+    assert!(!ok && out.contains("keys rotate --resume"), "{out}");
+    assert!(
+        !out.contains(&"A".repeat(43)),
+        "a refusal never repeats a key: {out}"
+    );
+
+    // A new key first in the setting, then `--resume`: every row moves to it, and `--retire`
+    // names the key no row uses any more instead of editing the setting.
+    let (ok, entry) = cli(&app, &["keys", "new"]);
+    assert!(ok, "{entry}");
+    let entry = entry.trim().to_owned();
+    let (new_kid, _) = entry.split_once(':').unwrap();
+    let ring = format!("{entry},{first}");
+    let env = [("BACKCHANNEL_STORAGE__NOTES_KEY", ring.as_str())];
+    let (ok, out) = cli_with(&app, &env, &["keys", "rotate", "--resume"]);
+    assert!(
+        ok && out.contains(&format!("current key {new_kid}")),
+        "{out}"
+    );
+    let row = private_note::Entity::find_by_id(note["id"].as_str().unwrap().to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.key_id, new_kid);
+    let (ok, out) = cli_with(&app, &env, &["keys", "rotate", "--resume", "--retire"]);
+    assert!(!ok && out.contains("yourself: c0ffee01"), "{out}");
+    assert!(!app.settings.storage.data_dir.join("notes.key").exists());
+
+    // A server given only the new key reads the note.
+    let restarted = restart(&app, Some(entry)).await;
+    let mine = note_body(&restarted, note["id"].as_str().unwrap(), &s.delegate).await;
+    assert_eq!(mine, "Ask about the Tulbul project.");
+}
+
+/// A second server on `app`'s data directory and database, with `notes_key` if given.
+async fn restart(app: &TestApp, notes_key: Option<String>) -> TestApp {
+    let (data_dir, url) = (
+        app.settings.storage.data_dir.clone(),
+        app.settings.database.url.clone(),
+    );
+    crate::helpers::spawn_app_with(move |st| {
+        st.storage.data_dir = data_dir;
+        st.database.url = url;
+        if let Some(ring) = notes_key {
+            st.storage.notes_key = ring.into();
+        }
+    })
+    .await
+}
+
+/// The body of note `id` as `token` reads it.
+async fn note_body(app: &TestApp, id: &str, token: &str) -> Value {
+    let note: Value = app
+        .get(&format!("/api/v1/notes/{id}"), Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    note["body"].clone()
+}
+
+/// A rotation refuses to run beside a server on the same data directory (the server would go
+/// on sealing under its old key), and runs once the server has stopped.
+#[tokio::test]
+async fn keys_rotate_refuses_to_run_while_the_service_runs() {
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    let log = app.settings.storage.data_dir.join("server.log");
+    let mut server = crate::notes::Server::start(
+        &app.settings.storage.data_dir,
+        app.settings.database.url.expose_secret(),
+        "info",
+        &log,
+    )
+    .await;
+    let (ok, out) = cli(&app, &["keys", "rotate"]);
+    assert!(!ok && out.contains("the service is running"), "{out}");
+    let ring = std::fs::read_to_string(app.settings.storage.data_dir.join("notes.key")).unwrap();
+    assert_eq!(ring.trim().lines().count(), 1, "no key was added: {ring}");
+    assert!(server.signal(libc::SIGTERM).success());
+    let (ok, out) = cli(&app, &["keys", "rotate"]);
+    assert!(ok, "{out}");
 }
