@@ -447,18 +447,21 @@ async fn concurrent_accepts_never_exceed_a_lowered_delegation_limit() {
     let f = app.round_fixture().await;
     set_side_limit(&app, &f.dialogue_id, "india", 3).await;
     let mut bodies = Vec::new();
+    let mut emails = Vec::new();
     for i in 0..3 {
+        let email = unique_email(&format!("member{i}"));
         let created = invite(
             &app,
             &f.organizer_token,
             &f.round_id,
-            &unique_email(&format!("member{i}")),
+            &email,
             "Delegation Member",
             "india",
             "delegate",
         )
         .await;
         bodies.push(new_account(&token_of(&created)));
+        emails.push(email);
     }
     set_side_limit(&app, &f.dialogue_id, "india", 2).await;
 
@@ -482,6 +485,22 @@ async fn concurrent_accepts_never_exceed_a_lowered_delegation_limit() {
     assert_eq!(refused[0].0, StatusCode::CONFLICT, "{refused:?}");
     assert_eq!(refused[0].2["code"], "delegation_full");
     assert_eq!(participant_rows(&app, &f.round_id).await, 2);
+    // The refused accept had created its account inside the transaction before it found the
+    // delegation full: nothing of it is left, and its invitation is still open.
+    let accounts = user::Entity::find()
+        .filter(user::Column::Email.is_in(emails.iter().map(String::as_str)))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 2, "the refused accept left an account behind");
+    let invitations = invitation::Entity::find()
+        .filter(invitation::Column::RoundId.eq(f.round_id.as_str()))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let mut statuses: Vec<&str> = invitations.iter().map(|i| i.status.as_str()).collect();
+    statuses.sort();
+    assert_eq!(statuses, ["accepted", "accepted", "pending"]);
 }
 
 // CHECKS 24
