@@ -263,6 +263,12 @@ async fn rotate_keys(settings: Settings, resume: bool, retire: bool) -> Result<(
         "current key {}: {} rows re-sealed, {} old keys retired",
         report.key_id, report.resealed, report.retired
     );
+    if !report.unused.is_empty() {
+        println!(
+            "no row uses {} any more: remove them from storage.notes_key yourself",
+            report.unused.join(", ")
+        );
+    }
     db.close().await.map_err(|e| e.to_string())
 }
 

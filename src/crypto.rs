@@ -10,8 +10,9 @@
 //! random nonces never collide in practice). Callers bind each sealed value to its row with
 //! associated data (for example the row id), so a sealed value copied into another row does not
 //! open. (An agenda item's outcome and its summary are both bound to the item's id, so one of
-//! them copied into the other's column would open; both are read by the same members.) Every row stores the id of the key that sealed it: the key ring's first key seals, every
-//! key opens, so a new key can be put first and old rows still open until they are rewritten.
+//! them copied into the other's column would open; both are read by the same members.) Every
+//! row stores the id of the key that sealed it: the key ring's first key seals, every key
+//! opens, so a new key can be put first and old rows still open until they are rewritten.
 //!
 //! Errors never carry plaintext, keys or sealed bytes.
 

@@ -40,6 +40,9 @@ pub struct Report {
     pub key_id: String,
     pub resealed: u64,
     pub retired: usize,
+    /// With a ring from `storage.notes_key` and `--retire`: old keys no row uses, for the
+    /// operator to remove from the setting.
+    pub unused: Vec<String>,
 }
 
 /// Adds a new current key (unless resuming), re-seals every row under it, and retires unused
@@ -87,21 +90,19 @@ pub async fn rotate(
             }
         }
         if configured {
-            let unused: Vec<&str> = keys
+            // The setting is the operator's to edit: name the keys, keep them in the ring.
+            let unused = keys
                 .notes
                 .iter()
-                .map(|(kid, _)| kid.as_str())
+                .map(|(kid, _)| kid.clone())
                 .filter(|kid| !kept.iter().any(|(k, _)| k == kid))
                 .collect();
-            return Err(format!(
-                "{resealed} rows re-sealed under {current}; the key ring comes from \
-                 storage.notes_key, so remove the keys no row uses from it yourself: {}",
-                if unused.is_empty() {
-                    "none".to_owned()
-                } else {
-                    unused.join(", ")
-                }
-            ));
+            return Ok(Report {
+                key_id: current,
+                resealed,
+                retired: 0,
+                unused,
+            });
         }
         let text = kept
             .iter()
@@ -120,6 +121,7 @@ pub async fn rotate(
         key_id: current,
         resealed,
         retired,
+        unused: Vec::new(),
     })
 }
 
