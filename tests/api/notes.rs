@@ -208,13 +208,7 @@ async fn conclude_item(app: &TestApp, token: &str, item_id: &str) {
 /// A manual release of the session's round is refused as too small a group, and nothing is
 /// released.
 async fn assert_release_refused(app: &TestApp, s: &Session, when: &str) {
-    let res = app
-        .post_json(
-            &format!("{}/release", s.notes()),
-            Some(&s.organizer_token),
-            &json!({}),
-        )
-        .await;
+    let res = release_request(app, s).await;
     assert_eq!(res.status(), StatusCode::CONFLICT, "release {when}");
     assert_problem(res, StatusCode::CONFLICT, "release_group_too_small").await;
     let released = chatham_note::Entity::find()
@@ -226,14 +220,18 @@ async fn assert_release_refused(app: &TestApp, s: &Session, when: &str) {
     assert_eq!(released, 0, "notes were released {when}");
 }
 
+/// The organizer's manual release of the session's round.
+async fn release_request(app: &TestApp, s: &Session) -> Response {
+    app.post_json(
+        &format!("{}/release", s.notes()),
+        Some(&s.organizer_token),
+        &json!({}),
+    )
+    .await
+}
+
 async fn release(app: &TestApp, s: &Session) -> Value {
-    let res = app
-        .post_json(
-            &format!("{}/release", s.notes()),
-            Some(&s.organizer_token),
-            &json!({}),
-        )
-        .await;
+    let res = release_request(app, s).await;
     assert_eq!(res.status(), StatusCode::OK, "release");
     res.json().await.unwrap()
 }

@@ -101,14 +101,13 @@ async fn the_statement_is_adopted_when_a_co_chair_of_every_side_approves_the_cur
         "forbidden",
     )
     .await;
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.rapporteur),
-            &json!({"body": "Both sides agree to meet again within six months."}),
-        )
-        .await;
+    let res = put(
+        &app,
+        &path,
+        Some(&s.rapporteur),
+        &json!({"body": "Both sides agree to meet again within six months."}),
+    )
+    .await;
     let v1: Value = res.json().await.unwrap();
     assert_eq!(v1["version"], 1);
     assert_eq!(v1["required_sides"], json!(["india", "pakistan"]));
@@ -132,17 +131,16 @@ async fn the_statement_is_adopted_when_a_co_chair_of_every_side_approves_the_cur
     assert!(!after.to_string().contains("Vikram"), "sides, never who");
 
     // An edit clears approvals; approving the stale version is refused.
-    let v2: Value = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.chair_pakistan),
-            &json!({"body": "Both sides agree to meet again within four months."}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v2: Value = put(
+        &app,
+        &path,
+        Some(&s.chair_pakistan),
+        &json!({"body": "Both sides agree to meet again within four months."}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(v2["version"], 2);
     assert_eq!(v2["approved_sides"], json!([]));
     let res = app
@@ -160,41 +158,43 @@ async fn the_statement_is_adopted_when_a_co_chair_of_every_side_approves_the_cur
         .unwrap();
     assert_eq!(done["adopted"], true);
     assert_eq!(done["approved_sides"], json!(["india", "pakistan"]));
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.rapporteur),
-            &json!({"body": "Rewritten"}),
-        )
-        .await;
+    let res = put(
+        &app,
+        &path,
+        Some(&s.rapporteur),
+        &json!({"body": "Rewritten"}),
+    )
+    .await;
     assert_problem(res, StatusCode::CONFLICT, "statement_adopted").await;
 
     // A statement naming a participant is refused, or redacted on request.
     let round2 = session(&app).await;
     let p2 = format!("/api/v1/rounds/{}/statement", round2.round_id);
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &p2,
-            Some(&round2.rapporteur),
-            &json!({"body": "As the co-chair Vikram Sood said, trade matters."}),
-        )
-        .await;
+    let res = put(
+        &app,
+        &p2,
+        Some(&round2.rapporteur),
+        &json!({"body": "As the co-chair Vikram Sood said, trade matters."}),
+    )
+    .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "attribution_risk").await;
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &p2,
-            Some(&round2.rapporteur),
-            &json!({"body": "As the co-chair Vikram Sood said, trade matters.", "redact": true}),
-        )
-        .await;
+    let res = put(
+        &app,
+        &p2,
+        Some(&round2.rapporteur),
+        &json!({"body": "As the co-chair Vikram Sood said, trade matters.", "redact": true}),
+    )
+    .await;
     let redacted: Value = res.json().await.unwrap();
     assert_eq!(
         redacted["body"],
         "As the [a role-holder] [a participant] said, trade matters."
     );
+}
+
+/// A PUT of `body` to `path`.
+async fn put(app: &TestApp, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    app.send_json(reqwest::Method::PUT, path, token, body).await
 }
 
 /// A summary passes the attribution guard as a note does: a surname is refused with its span
@@ -205,14 +205,7 @@ async fn a_summary_naming_a_participant_is_refused_or_stored_redacted() {
     let s = session(&app).await;
     let path = format!("/api/v1/agenda/{}/summary", s.item_id);
     let body = "Khokhar stressed that trade through Wagah could resume.";
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.rapporteur),
-            &json!({ "body": body }),
-        )
-        .await;
+    let res = put(&app, &path, Some(&s.rapporteur), &json!({ "body": body })).await;
     let problem = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "attribution_risk").await;
     let spans = problem["spans"].as_array().expect("spans");
     assert_eq!(spans.len(), 1, "{problem}");
@@ -232,14 +225,13 @@ async fn a_summary_naming_a_participant_is_refused_or_stored_redacted() {
         "a refused summary is not stored"
     );
 
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.rapporteur),
-            &json!({ "body": body, "redact": true }),
-        )
-        .await;
+    let res = put(
+        &app,
+        &path,
+        Some(&s.rapporteur),
+        &json!({ "body": body, "redact": true }),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let expected = "[a participant] stressed that trade through Wagah could resume.";
     assert_eq!(res.json::<Value>().await.unwrap()["body"], expected);
@@ -260,14 +252,13 @@ async fn an_archived_round_takes_no_approval_of_its_statement() {
     let app = spawn_app().await;
     let s = session(&app).await;
     let path = format!("/api/v1/rounds/{}/statement", s.round_id);
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.rapporteur),
-            &json!({"body": "Both sides agree to meet again within six months."}),
-        )
-        .await;
+    let res = put(
+        &app,
+        &path,
+        Some(&s.rapporteur),
+        &json!({"body": "Both sides agree to meet again within six months."}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     for to in ["concluded", "archived"] {
         let res = app
@@ -289,14 +280,13 @@ async fn an_archived_round_takes_no_approval_of_its_statement() {
             .await;
         assert_problem(res, StatusCode::CONFLICT, "round_read_only").await;
     }
-    let res = app
-        .send_json(
-            reqwest::Method::PUT,
-            &path,
-            Some(&s.rapporteur),
-            &json!({"body": "Rewritten after the round."}),
-        )
-        .await;
+    let res = put(
+        &app,
+        &path,
+        Some(&s.rapporteur),
+        &json!({"body": "Rewritten after the round."}),
+    )
+    .await;
     assert_problem(res, StatusCode::CONFLICT, "round_read_only").await;
     let res = app.get(&path, Some(&s.delegate)).await;
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
